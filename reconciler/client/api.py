@@ -1,0 +1,120 @@
+"""The Prefect REST API client: HTTP in, plain JSON out, errors translated once."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, Optional, TextIO
+
+import httpx
+
+from ..errors import AlreadyExists, ApiError, NotFound, Unreachable
+from .transport import RetryTransport
+
+PAGE = 200  # the largest page Prefect's filter endpoints return
+
+
+class PrefectClient:
+    def __init__(
+        self,
+        api_url: str,
+        api_key: Optional[str] = None,
+        *,
+        transport: Optional[httpx.BaseTransport] = None,
+        log: Optional[TextIO] = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.retry = RetryTransport(transport, log=log)
+        headers = {"user-agent": "reconcile"}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self.http = httpx.Client(base_url=self.api_url + "/", headers=headers,
+                                 transport=self.retry, timeout=timeout)
+
+    # -- plumbing ---------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        url = f"{self.api_url}/{path.lstrip('/')}"
+        try:
+            response = self.http.request(method, path.lstrip("/"), json=body)
+        except httpx.TransportError as exc:
+            raise Unreachable(self.api_url, _reason(exc)) from None
+        if response.status_code >= 400:
+            detail = _detail(response)
+            cls = {404: NotFound, 409: AlreadyExists}.get(response.status_code, ApiError)
+            raise cls(method, url, response.status_code, detail)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(method, url, response.status_code, "the answer is not JSON; is this a Prefect API URL?") from None
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, body if body is not None else {})
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def paged(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self.post(path, {**body, "limit": PAGE, "offset": offset})
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    @property
+    def writes(self) -> int:
+        return sum(n for method, n in self.retry.counts.items() if method in ("POST", "PATCH", "PUT", "DELETE"))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "PrefectClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the calls the engine needs -----------------------------------------
+    def server_version(self) -> str:
+        try:
+            version = self.get("admin/version")
+        except NotFound:
+            raise Unreachable(self.api_url, "no Prefect API here (GET /admin/version → 404); "
+                              "the URL should end in /api") from None
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise ApiError(exc.method, exc.url, exc.status, "check PREFECT_API_KEY") from None
+            raise
+        if not isinstance(version, str):
+            raise Unreachable(self.api_url, f"unexpected answer to /admin/version: {json.dumps(version)[:80]}")
+        return version
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed ({text})"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return text
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        if isinstance(detail, list):  # FastAPI validation errors
+            return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail[:3])
+        return str(detail)[:300]
+    return json.dumps(body)[:300]

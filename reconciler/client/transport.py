@@ -1,0 +1,84 @@
+"""An httpx transport that retries what is safe to retry, and logs each request.
+
+Retried: 429 (honouring Retry-After), 502/503/504 (SQLite-backed servers answer
+concurrent writes with 503 "database is locked") and connection errors.
+Backoff is exponential with full jitter and bounded in attempts and seconds.
+"""
+from __future__ import annotations
+
+import email.utils
+import random
+import sys
+import time
+from typing import Callable, Optional, TextIO
+
+import httpx
+
+RETRY_STATUS = {429, 502, 503, 504}
+
+
+class RetryTransport(httpx.BaseTransport):
+    def __init__(
+        self,
+        inner: Optional[httpx.BaseTransport] = None,
+        *,
+        attempts: int = 6,
+        base_delay: float = 0.25,
+        max_delay: float = 8.0,
+        log: Optional[TextIO] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.inner = inner or httpx.HTTPTransport()
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.log = log
+        self.sleep = sleep
+        self.counts: dict[str, int] = {}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(1, self.attempts + 1):
+            started = time.monotonic()
+            try:
+                response = self.inner.handle_request(request)
+            except httpx.TransportError as exc:
+                self._note(request, f"{type(exc).__name__}", started)
+                if attempt == self.attempts:
+                    raise
+                self.sleep(self._backoff(attempt))
+                continue
+            self._note(request, str(response.status_code), started)
+            if response.status_code not in RETRY_STATUS or attempt == self.attempts:
+                return response
+            delay = self._retry_after(response) or self._backoff(attempt)
+            response.close()
+            self.sleep(min(delay, self.max_delay * 4))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+    @staticmethod
+    def _retry_after(response: httpx.Response) -> Optional[float]:
+        value = response.headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value)
+            return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+    def _note(self, request: httpx.Request, outcome: str, started: float) -> None:
+        key = request.method if not request.url.path.endswith("/filter") else "READ"
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self.log is not None:
+            ms = (time.monotonic() - started) * 1000
+            print(f"{request.method} {request.url.path} {outcome} {ms:.0f}ms", file=self.log)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def stderr_log(verbose: bool) -> Optional[TextIO]:
+    return sys.stderr if verbose else None

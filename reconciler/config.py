@@ -1,0 +1,66 @@
+"""`reconcile.yaml` at the root of the directory: validated like a manifest."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import yamlpos
+from .manifest import _first_error
+
+FILENAME = "reconcile.yaml"
+
+
+class IgnoreRule(BaseModel):
+    """Leave a field (or a key inside one) as the server has it, e.g. set from the UI."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    field: str
+    deployments: list[str] = Field(default_factory=lambda: ["*"])  # fnmatch on flow/name
+
+    def applies_to(self, identity: str) -> bool:
+        return any(fnmatch.fnmatchcase(identity, pattern) for pattern in self.deployments)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Optional[str] = None
+    api_url: Optional[str] = None
+    include: list[str] = Field(default_factory=list)   # extra globs, relative to the root
+    exclude: list[str] = Field(default_factory=list)   # gitignore-style patterns
+    ignore_differences: list[Union[str, IgnoreRule]] = Field(default_factory=list)
+    max_deletes: int = Field(10, ge=0)
+
+    @field_validator("ignore_differences")
+    @classmethod
+    def _rules(cls, value: list) -> list:
+        return [IgnoreRule(field=v) if isinstance(v, str) else v for v in value]
+
+    def ignored(self, identity: str) -> list[str]:
+        """The dotted field paths left alone for this deployment."""
+        return [r.field for r in self.ignore_differences if isinstance(r, IgnoreRule) and r.applies_to(identity)]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    file: Optional[Path]
+
+
+def load(root: Path) -> LoadedConfig:
+    path = root / FILENAME if root.is_dir() else None
+    if path is None or not path.is_file():
+        return LoadedConfig(Config(), None)
+    display = str(path)
+    located = yamlpos.load(path.read_bytes(), display)
+    data: Any = located.data if located.data is not None else {}
+    if not isinstance(data, dict):
+        raise located.error((), f"{FILENAME} must be a mapping")
+    try:
+        return LoadedConfig(Config.model_validate(data), path)
+    except ValidationError as exc:
+        raise _first_error(exc, located) from None

@@ -1,0 +1,101 @@
+"""Find the manifests under a directory and load them all (the `load` stage).
+
+Every file is read and validated before anything else happens; all errors are
+collected so one run reports every bad file, not just the first.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from .config import Config
+from .errors import ManifestError, ManifestErrors, ReconcileError
+from .manifest import Manifest, parse
+
+DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
+SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    root: Path
+    manifests: list[Manifest]
+    notices: list[str] = field(default_factory=list)
+
+
+def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
+    lines: list[str] = []
+    ignore_file = root / ".prefectignore"
+    if ignore_file.is_file():
+        lines += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines += config.exclude
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+def find(root: Path, config: Config) -> list[Path]:
+    """Manifest files under root, sorted; hidden and ignored directories are skipped."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise ReconcileError(f"{root}: no such directory")
+    ignore = _ignore_spec(root, config)
+    found: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and d not in SKIP_DIRS
+            and not ignore.match_file(str(rel_dir / d) + "/")
+        )
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            wanted = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
+                fnmatch.fnmatchcase(rel, p) for p in config.include
+            )
+            if wanted and not ignore.match_file(rel):
+                found.add(Path(dirpath) / name)
+    return sorted(found)
+
+
+def _display(path: Path, root: Path) -> str:
+    base = root if root.is_dir() else root.parent
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive on Windows
+        return str(path.relative_to(base))
+
+
+def load_all(root: Path, config: Config) -> Loaded:
+    """Parse every manifest; raise ManifestErrors listing every bad file."""
+    manifests: list[Manifest] = []
+    notices: list[str] = []
+    errors: list[ReconcileError] = []
+    for path in find(root, config):
+        display = _display(path, root)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            errors.append(ManifestError(display, 1, 1, None, f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            if _foreign(raw):
+                notices.append(f"{display}: skipped, not a Prefect manifest (has apiVersion/kind)")
+                continue
+            manifests.append(parse(raw, path, display))
+        except ManifestError as exc:
+            errors.append(exc)
+    if errors:
+        raise ManifestErrors(errors)
+    return Loaded(root=root, manifests=manifests, notices=notices)
+
+
+def _foreign(raw: bytes) -> bool:
+    """A Kubernetes object (or similar) that merely matches the file name pattern."""
+    def top(key: bytes) -> bool:
+        return re.search(rb"^" + key + rb"\s*:", raw, re.MULTILINE) is not None
+    return top(b"apiVersion") and top(b"kind") and not top(b"flow_name")

@@ -16,6 +16,9 @@ from .live import Live
 from .plan import Action, Change, Conflict, Plan
 
 DICT_FIELDS = ("parameters", "infra_overrides", "parameter_openapi_schema")
+# Fields the server fills in when a manifest leaves them null: Prefect 2.20 puts a
+# deployment without a work pool into the work queue's pool ("default-agent-pool").
+SERVER_CHOOSES_WHEN_NULL = ("work_pool_name",)
 
 
 def diff(
@@ -73,6 +76,9 @@ def _creation(fields: dict[str, Any]) -> tuple[Change, ...]:
 def _effective(wanted: dict[str, Any], have: dict[str, Any], ignored: list[str]) -> dict[str, Any]:
     """The desired fields with every ignored path set to what the server has."""
     out = copy.deepcopy(wanted)
+    for key in SERVER_CHOOSES_WHEN_NULL:
+        if out.get(key) is None:
+            out[key] = have.get(key)
     for path in ignored:
         head, _, rest = path.partition(".")
         if head not in out:

@@ -119,8 +119,13 @@ def apply_saved(plan_file: Path, options: Options) -> Report:
         saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")), str(plan_file))
     except (OSError, ValueError) as exc:
         raise ReconcileError(f"{plan_file}: cannot read the saved plan: {exc}") from None
+    return apply_plan(saved, options, origin=str(plan_file))
+
+
+def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
+    """Apply exactly this plan; refuse if the server moved since it was made."""
     if options.source and options.source != saved.source:
-        raise ReconcileError(f"{plan_file}: the plan is for source {saved.source!r}, not {options.source!r}")
+        raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
     options = replace(options, api_url=options.api_url or saved.api_url)
     with connect(options) as client:
         started = time.monotonic()
@@ -128,21 +133,20 @@ def apply_saved(plan_file: Path, options: Options) -> Report:
             return Report(saved, seconds=time.monotonic() - started)
         with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
             live = live_mod.read(client, [a.desired for a in saved.actions if a.desired])
-            stale_because(saved, live, plan_file)
+            stale_because(saved, live, origin)
             report = _execute(client, live, saved, options)
         report.seconds = time.monotonic() - started
         return report
 
 
-def stale_because(saved: Plan, live: live_mod.Live, origin: Path) -> None:
+def stale_because(saved: Plan, live: live_mod.Live, origin: str) -> None:
     """Refuse a saved plan when the server moved since it was made."""
     def stale(why: str) -> PlanStale:
         return PlanStale(f"{origin}: the server changed since this plan was made ({why}); run plan again")
     inventory = live.inventories.get(saved.source)
     current = inventory.deployments if inventory else frozenset()
     if current != saved.inventory_before:
-        return_error = stale(f"the inventory of {saved.source!r} changed")
-        raise return_error
+        raise stale(f"the inventory of {saved.source!r} changed")
     for action in saved.actions:
         dep = live.deployments.get(action.identity)
         if action.action == "create":

@@ -1,0 +1,208 @@
+"""The command line: parses options, calls the engine, prints.  No logic of its own."""
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from . import engine, status as status_mod
+from .errors import ManifestErrors, ReconcileError
+from .plan import Plan
+from .render import markdown, text
+from .report import Result
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="GitOps for Prefect deployments: make the Prefect API match the manifests in a directory.")
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+PathArg = Annotated[Path, typer.Argument(help="Directory of *-deployment.yaml manifests (or one manifest).")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="text, json (a stable contract) or markdown.")]
+SourceOpt = Annotated[Optional[str], typer.Option("--source", help="Ownership name (default: git remote + path).")]
+UrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="Prefect API URL (default: PREFECT_API_URL, "
+                                               "reconcile.yaml, the Prefect profile, else an embedded server).")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Log every HTTP request to stderr.")]
+ExitOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors.")]
+
+
+def _colour(stream=sys.stdout) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _options(**kwargs) -> engine.Options:
+    return engine.Options(say=_say, **kwargs)
+
+
+def _print_plan(plan: Plan, fmt: Format) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(plan.to_json(), indent=2, default=str) + "\n")
+    elif fmt is Format.markdown:
+        sys.stdout.write(markdown.render_plan(plan))
+    else:
+        sys.stdout.write(text.render_plan(plan, _colour()))
+
+
+@app.command("plan")
+def plan_cmd(
+    path: PathArg = Path("."),
+    fmt: FormatOpt = Format.text,
+    detailed_exitcode: ExitOpt = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan as JSON, to apply later.")] = None,
+    source: SourceOpt = None,
+    api_url: UrlOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show what apply would change (Terraform-style). Alias: reconcile --dry-run."""
+    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose))
+    if out is not None:
+        out.write_text(plan.dumps(), encoding="utf-8")
+        _say(f"plan saved to {out}; apply it with: reconcile apply {out}")
+    _print_plan(plan, fmt)
+    if detailed_exitcode and engine.needs_apply(plan):
+        raise typer.Exit(2)
+
+
+@app.command("apply")
+def apply_cmd(
+    path: Annotated[Path, typer.Argument(help="Directory of manifests, or a plan saved with plan --out.")] = Path("."),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as reconcile plan).")] = False,
+    fmt: FormatOpt = Format.text,
+    detailed_exitcode: ExitOpt = False,
+    source: SourceOpt = None,
+    api_url: UrlOpt = None,
+    allow_deletes: Annotated[bool, typer.Option("--allow-deletes", help="Allow more deletes than --max-deletes.")] = False,
+    max_deletes: Annotated[Optional[int], typer.Option("--max-deletes", min=0, help="Refuse more deletes than this (default 10).")] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Allow an empty directory to delete everything this source manages.")] = False,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for another apply's lock.")] = 0.0,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=32, help="Concurrent writes.")] = 4,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Make the server match the manifests (or apply a saved plan exactly). Does not prompt."""
+    if dry_run:
+        plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose)
+        return
+    options = _options(api_url=api_url, source=source, allow_deletes=allow_deletes, max_deletes=max_deletes,
+                       allow_empty=allow_empty, lock_timeout=lock_timeout, parallelism=parallelism, verbose=verbose)
+    with _progress(options, enabled=fmt is Format.text) as options:
+        if path.is_file() and path.suffix == ".json":
+            report = engine.apply_saved(path, options)
+        else:
+            report = engine.apply_path(path, options)
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+    else:
+        if report.results:
+            sys.stdout.write(text.render_plan(report.plan, _colour()))
+        for notice in report.notices if not report.results else []:
+            _say(f"note: {notice}")
+        sys.stdout.write(text.render_report(report, _colour()))
+    if report.exit_code:
+        raise typer.Exit(1)
+    if detailed_exitcode and report.results:
+        raise typer.Exit(2)
+
+
+@app.command("status")
+def status_cmd(
+    path: PathArg = Path("."),
+    fmt: FormatOpt = Format.text,
+    detailed_exitcode: ExitOpt = False,
+    source: SourceOpt = None,
+    api_url: UrlOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Per deployment: in sync, drifted, missing, unmanaged (or orphaned, conflict)."""
+    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose))
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(status_mod.to_json(plan), indent=2) + "\n")
+    elif fmt is Format.markdown:
+        sys.stdout.write(status_mod.render_markdown(plan))
+    else:
+        sys.stdout.write(status_mod.render_text(plan, _colour()))
+    if detailed_exitcode and status_mod.drifted(plan):
+        raise typer.Exit(2)
+
+
+class _progress:
+    """A rich progress bar on stderr while applying, when stderr is a terminal."""
+
+    def __init__(self, options: engine.Options, enabled: bool) -> None:
+        self.options = options
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self) -> engine.Options:
+        if not self.enabled:
+            return self.options
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("", total=None)
+
+        def advance(result: Result) -> None:
+            self.bar.update(task, advance=1, description=result.identity)
+
+        self.options.on_result = advance
+        return self.options
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _rewrite(argv: list[str]) -> list[str]:
+    """`reconcile --dry-run [PATH]` is `reconcile plan [PATH]`."""
+    if argv and argv[0] == "--dry-run":
+        return ["plan", *argv[1:]]
+    return argv
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _rewrite(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="reconcile", standalone_mode=False)
+    except ManifestErrors as exc:
+        for error in exc.errors:
+            _say(f"error: {error}")
+        _say(f"{len(exc.errors)} error(s); nothing was changed.")
+        return 1
+    except ReconcileError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 3 plus a log
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        log = Path(tempfile.gettempdir()) / "reconcile-error.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        _say(f"internal error: {type(exc).__name__}: {exc} (traceback in {log}; please report it)")
+        return 3
+    return 0

@@ -1,0 +1,1 @@
+"""Rendering plans, reports and status as text, markdown or JSON (no I/O here)."""

@@ -1,0 +1,35 @@
+"""Markdown for pull-request comments and step summaries."""
+from __future__ import annotations
+
+from ..plan import Plan
+from .text import action_lines, Painter
+from .values import summary_line
+
+ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete", "adopt": "📥 adopt"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_plan(plan: Plan) -> str:
+    lines = [f"### reconcile plan for `{plan.source}`", "",
+             f"Server: `{plan.api_url}` (Prefect {plan.server_version})", ""]
+    changing = [a for a in plan.actions if a.action != "noop"]
+    if not changing and not plan.conflicts:
+        lines.append(f"**No changes.** {plan.summary['noop']} deployments in sync.")
+        return "\n".join(lines) + "\n"
+    lines += ["| action | deployment | manifest | changes |", "|---|---|---|---|"]
+    for a in changing:
+        fields = ", ".join(f"`{c.field}`" for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
+        lines.append(f"| {ICON[a.action]} | `{_cell(a.identity)}` | {('`' + _cell(a.manifest) + '`') if a.manifest else ''} | {fields} |")
+    for c in plan.conflicts:
+        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | managed by `{_cell(c.owner)}`; left alone |")
+    lines += ["", "<details><summary>Field changes</summary>", "", "```diff"]
+    paint = Painter(False)
+    for a in changing:
+        lines += [line[2:] if line.startswith("  ") else line for line in action_lines(a, paint)]
+    lines += ["```", "", "</details>", "", f"**{summary_line(plan.summary)}** {plan.summary['noop']} in sync."]
+    if plan.notices:
+        lines += [""] + [f"> {n}" for n in plan.notices]
+    return "\n".join(lines) + "\n"

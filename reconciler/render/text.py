@@ -1,0 +1,81 @@
+"""Terraform-style text: `+ create`, `~ update` with `field: old → new`, `- delete`, `= adopt`."""
+from __future__ import annotations
+
+from ..plan import Action, Plan
+from ..report import FAILED, Report
+from .values import short, summary_line
+
+SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}
+COLOUR = {"create": "32", "update": "33", "delete": "31", "adopt": "36", "conflict": "35", "failed": "31", "bold": "1"}
+
+
+class Painter:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, kind: str) -> str:
+        return f"\033[{COLOUR[kind]}m{text}\033[0m" if self.colour and kind in COLOUR else text
+
+
+def header(plan: Plan) -> list[str]:
+    return [f"Source: {plan.source}", f"Server: {plan.api_url} (Prefect {plan.server_version})", ""]
+
+
+def action_lines(action: Action, paint: Painter) -> list[str]:
+    where = f"  ({action.manifest})" if action.manifest and action.action != "noop" else ""
+    head = paint(f"  {SYMBOL[action.action]} {action.action:<7} {action.identity}", action.action) + where
+    lines = [head]
+    if action.action == "create":
+        lines += [f"      {c.field}: {short(c.after)}" for c in action.changes]
+    elif action.action in ("update", "adopt"):
+        lines += [f"      {c.field}: {short(c.before)} → {short(c.after)}" for c in action.changes]
+    elif action.action == "delete":
+        lines.append(f"      ({action.reason})")
+    return lines
+
+
+def render_plan(plan: Plan, colour: bool = False) -> str:
+    paint = Painter(colour)
+    lines = header(plan)
+    for notice in plan.notices:
+        lines.append(f"note: {notice}")
+    if plan.notices:
+        lines.append("")
+    changing = [a for a in plan.actions if a.action != "noop"]
+    for action in changing:
+        lines += action_lines(action, paint)
+    for conflict in plan.conflicts:
+        lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
+                     + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; left alone")
+    in_sync = plan.summary["noop"]
+    if changing or plan.conflicts:
+        lines.append("")
+    if not changing:
+        extra = " (inventory will be updated)" if plan.inventory_before != plan.inventory_after else ""
+        lines.append(paint("No changes.", "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
+    else:
+        lines.append(paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else ""))
+    return "\n".join(lines) + "\n"
+
+
+def render_report(report: Report, colour: bool = False) -> str:
+    paint = Painter(colour)
+    lines = []
+    for result in report.results:
+        if result.status == FAILED:
+            lines.append(paint(f"  ✗ {result.action:<7} {result.identity}: {result.message}", "failed"))
+        elif result.action != "noop":
+            lines.append(f"  ✓ {result.action:<7} {result.identity}: {result.message}")
+    s = report.plan.summary
+    done = {k: sum(1 for r in report.results if r.action == k and r.status == "ok") for k in ("create", "update", "delete", "adopt")}
+    if not report.results:
+        lines.append(paint("No changes.", "bold") + " Nothing to apply; no writes made.")
+    else:
+        lines.append(paint(f"Apply complete: {done['create']} created, {done['update']} updated, "
+                           f"{done['delete']} deleted, {done['adopt']} adopted", "bold")
+                     + f" ({report.writes} writes, {report.seconds:.1f}s).")
+    if report.failures:
+        lines.append(paint(f"{len(report.failures)} failed; re-run apply to converge.", "failed"))
+    if s.get("conflict"):
+        lines.append(f"{s['conflict']} left alone (managed by another source).")
+    return "\n".join(lines) + "\n"

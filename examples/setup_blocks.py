@@ -19,6 +19,8 @@ from prefect.settings import PREFECT_API_URL
 # Process infrastructure blocks are deprecated in late Prefect 2 releases but
 # still what `prefect deployment build -ib process/...` expects.
 warnings.filterwarnings("ignore", message=".*Process has been deprecated.*")
+# SQLAlchemy's notes about SQLite index reflection, printed by Prefect's ephemeral mode.
+warnings.filterwarnings("ignore", message=".*Skipped unsupported reflection.*")
 
 BLOCK_NAME = "reconcile-examples"
 STORAGE_BASEPATH = os.path.expanduser("~/.reconcile/example-storage")

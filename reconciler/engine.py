@@ -72,6 +72,7 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
     if target.api_url is None:
         with server.embedded(options.say) as url:
             with PrefectClient(url, log=log) as client:
+                client.embedded = True
                 yield client
         return
     with PrefectClient(target.api_url, target.api_key, log=log) as client:
@@ -84,7 +85,7 @@ def _plan(client: PrefectClient, prepared: Prepared) -> tuple[Plan, live_mod.Liv
     checks.blocks_exist(prepared.desired, live)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored)
-    return replace(plan, notices=prepared.notices + plan.notices), live
+    return replace(plan, notices=prepared.notices + plan.notices, embedded=client.embedded), live
 
 
 def make_plan(path: Path, options: Options) -> Plan:
@@ -126,7 +127,10 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
     """Apply exactly this plan; refuse if the server moved since it was made."""
     if options.source and options.source != saved.source:
         raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
-    options = replace(options, api_url=options.api_url or saved.api_url)
+    checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
+    checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
+    if not saved.embedded:  # an embedded server gets a new port each run: connect as usual instead
+        options = replace(options, api_url=options.api_url or saved.api_url)
     with connect(options) as client:
         started = time.monotonic()
         if not needs_apply(saved):

@@ -88,6 +88,7 @@ class Plan:
     inventory_before: frozenset[str] = frozenset()
     inventory_after: frozenset[str] = frozenset()
     notices: tuple[str, ...] = ()
+    embedded: bool = False            # made against an embedded local server (its URL is per-run)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
 
     @property
@@ -110,7 +111,7 @@ class Plan:
         return {
             "version": FORMAT_VERSION,
             "source": self.source,
-            "server": {"url": self.api_url, "version": self.server_version},
+            "server": {"url": self.api_url, "version": self.server_version, "embedded": self.embedded},
             "actions": [a.to_json() for a in self.actions],
             "summary": self.summary,
             "conflicts": [c.to_json() for c in self.conflicts],
@@ -134,6 +135,7 @@ class Plan:
                 inventory_before=frozenset(raw.get("inventory", {}).get("before", [])),
                 inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),
                 notices=tuple(raw.get("notices", [])), created=raw.get("created", ""),
+                embedded=bool(raw["server"].get("embedded", False)),
             )
         except (KeyError, TypeError) as exc:
             raise ReconcileError(f"{origin}: saved plan is incomplete ({exc})") from None

@@ -23,6 +23,7 @@ class PrefectClient:
         timeout: float = 30.0,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.embedded = False  # set by the engine when it started the server itself
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
         if api_key:

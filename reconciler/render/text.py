@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..plan import Action, Plan
 from ..report import FAILED, Report
-from .values import short, summary_line
+from .values import schedule_lines, short, summary_line
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}
 COLOUR = {"create": "32", "update": "33", "delete": "31", "adopt": "36", "conflict": "35", "failed": "31", "bold": "1"}
@@ -18,17 +18,23 @@ class Painter:
 
 
 def header(plan: Plan) -> list[str]:
-    return [f"Source: {plan.source}", f"Server: {plan.api_url} (Prefect {plan.server_version})", ""]
+    where = "embedded local server" if plan.embedded else plan.api_url
+    return [f"Source: {plan.source}", f"Server: {where} (Prefect {plan.server_version})", ""]
 
 
 def action_lines(action: Action, paint: Painter) -> list[str]:
     where = f"  ({action.manifest})" if action.manifest and action.action != "noop" else ""
     head = paint(f"  {SYMBOL[action.action]} {action.action:<7} {action.identity}", action.action) + where
     lines = [head]
-    if action.action == "create":
-        lines += [f"      {c.field}: {short(c.after)}" for c in action.changes]
-    elif action.action in ("update", "adopt"):
-        lines += [f"      {c.field}: {short(c.before)} → {short(c.after)}" for c in action.changes]
+    if action.action in ("create", "update", "adopt"):
+        for c in action.changes:
+            if c.field == "schedules":
+                lines.append("      schedules:")
+                lines += schedule_lines(c.before, c.after, "        ")
+            elif action.action == "create":
+                lines.append(f"      {c.field}: {short(c.after)}")
+            else:
+                lines.append(f"      {c.field}: {short(c.before)} → {short(c.after)}")
     elif action.action == "delete":
         lines.append(f"      ({action.reason})")
     return lines
@@ -55,6 +61,8 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
         lines.append(paint("No changes.", "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
     else:
         lines.append(paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else ""))
+    if plan.conflicts:
+        lines.append(f"{len(plan.conflicts)} left alone: managed by another source.")
     return "\n".join(lines) + "\n"
 
 

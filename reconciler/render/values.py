@@ -26,3 +26,28 @@ def short(value: Any, width: int = WIDTH) -> str:
 def summary_line(summary: dict[str, int]) -> str:
     return (f"Plan: {summary['create']} to create, {summary['update']} to update, "
             f"{summary['delete']} to delete, {summary['adopt']} to adopt.")
+
+
+def schedule(entry: dict[str, Any]) -> str:
+    """`cron "0 * * * *" UTC`, `interval 3600s UTC`, `rrule "FREQ=…" Europe/Amsterdam (inactive)`."""
+    s = entry.get("schedule", {})
+    if "interval" in s:
+        text = f"interval {s['interval']:g}s {s.get('timezone') or 'UTC'}"
+        if s.get("anchor_date"):
+            text += f" from {s['anchor_date']}"
+    elif "cron" in s:
+        text = f"cron {json.dumps(s['cron'])} {s.get('timezone') or 'UTC'}"
+        if s.get("day_or") is False:
+            text += " (day_and)"
+    else:
+        text = f"rrule {json.dumps(s.get('rrule'))} {s.get('timezone') or 'UTC'}"
+    return text if entry.get("active", True) else text + " (inactive)"
+
+
+def schedule_lines(before: Any, after: Any, indent: str) -> list[str]:
+    """One line per schedule added (+) or removed (-); unchanged ones are not listed."""
+    old = [schedule(e) for e in before or []]
+    new = [schedule(e) for e in after or []]
+    lines = [f"{indent}- {text}" for text in old if text not in new]
+    lines += [f"{indent}+ {text}" for text in new if text not in old]
+    return lines

@@ -64,8 +64,13 @@ def embedded(say: Callable[[str], None], timeout: float = 120.0) -> Iterator[str
         env[f"PREFECT_API_SERVICES_{service}_ENABLED"] = "false"
     say(f"starting an embedded Prefect server (SQLite under {home}) …")
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen([*command, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        log.close()
+        raise ReconcileError(f"cannot start the embedded Prefect server with {command[0]}: {exc.strerror}; "
+                             "set PREFECT_API_URL, or RECONCILE_PREFECT to a `prefect` executable") from None
     try:
         _wait(url, proc, log, timeout)
         yield url

@@ -32,13 +32,16 @@ class Config(BaseModel):
     api_url: Optional[str] = None
     include: list[str] = Field(default_factory=list)   # extra globs, relative to the root
     exclude: list[str] = Field(default_factory=list)   # gitignore-style patterns
-    ignore_differences: list[Union[str, IgnoreRule]] = Field(default_factory=list)
+    ignore_differences: list[IgnoreRule] = Field(default_factory=list)
     max_deletes: int = Field(10, ge=0)
 
-    @field_validator("ignore_differences")
+    @field_validator("ignore_differences", mode="before")
     @classmethod
-    def _rules(cls, value: list) -> list:
-        return [IgnoreRule(field=v) if isinstance(v, str) else v for v in value]
+    def _rules(cls, value: Any) -> Any:
+        # a bare string is shorthand for {field: <string>} on every deployment
+        if isinstance(value, list):
+            return [{"field": v} if isinstance(v, str) else v for v in value]
+        return value
 
     def ignored(self, identity: str) -> list[str]:
         """The dotted field paths left alone for this deployment."""
@@ -63,4 +66,4 @@ def load(root: Path) -> LoadedConfig:
     try:
         return LoadedConfig(Config.model_validate(data), path)
     except ValidationError as exc:
-        raise _first_error(exc, located) from None
+        raise _first_error(exc, located, unknown=f"unknown key (not a {FILENAME} setting)") from None

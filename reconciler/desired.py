@@ -167,7 +167,7 @@ def _check_parameters(m: Manifest, parameters: dict[str, Any], schema: Optional[
         return
     props = schema.get("properties") or {}
     for key in parameters:
-        if props and key not in props:
+        if "properties" in schema and key not in props:
             raise m.error(("parameters", key), (
                 f"not a parameter of flow {m.spec.flow_name!r} (its parameters: {', '.join(props) or 'none'})"))
     check = {k: v for k, v in schema.items() if k not in ("required",) and v is not None}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pathspec
 
-from .config import Config
+from .config import FILENAME as CONFIG_FILENAME, Config
 from .errors import ManifestError, ManifestErrors, ReconcileError
 from .manifest import Manifest, parse
 
@@ -34,7 +34,7 @@ def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
     if ignore_file.is_file():
         lines += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
     lines += config.exclude
-    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
 def find(root: Path, config: Config) -> list[Path]:
@@ -54,6 +54,8 @@ def find(root: Path, config: Config) -> list[Path]:
         )
         for name in filenames:
             rel = (rel_dir / name).as_posix()
+            if rel == CONFIG_FILENAME:
+                continue  # reconcile.yaml is the settings file, never a manifest
             wanted = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
                 fnmatch.fnmatchcase(rel, p) for p in config.include
             )

@@ -108,7 +108,7 @@ class Manifest:
     """A loaded manifest: where it is, what it says, and where each value sits."""
 
     path: Path            # the file on disk
-    display: str          # the path as printed (relative to the directory given)
+    display: str          # the path as printed (relative to the working directory when below it)
     spec: DeploymentFile
     located: yamlpos.Located
     marker_line: Optional[int]   # 1-based line of `### DO NOT EDIT BELOW THIS LINE`, if present
@@ -151,6 +151,8 @@ def parse(raw: bytes, path: Path, display: str) -> Manifest:
     except ValidationError as exc:
         raise _first_error(exc, located) from None
     manifest = Manifest(path=path, display=display, spec=spec, located=located, marker_line=find_marker(raw))
+    if spec.schedule is not None and spec.schedules:
+        raise manifest.error(("schedule",), "set either `schedule` (Prefect < 2.19) or `schedules`, not both")
     if spec.infra_overrides is not None and spec.job_variables is not None:
         raise manifest.error(("job_variables",), "set either infra_overrides or job_variables, not both")
     for key in ("infrastructure", "storage"):
@@ -160,12 +162,13 @@ def parse(raw: bytes, path: Path, display: str) -> Manifest:
     return manifest
 
 
-def _first_error(exc: ValidationError, located: yamlpos.Located) -> ManifestError:
+def _first_error(exc: ValidationError, located: yamlpos.Located,
+                 unknown: str = "unknown key (not part of the Prefect 2 deployment format)") -> ManifestError:
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
     kind = err["type"]
     if kind == "extra_forbidden":
-        message = "unknown key (not part of the Prefect 2 deployment format)"
+        message = unknown
     elif kind == "missing":
         message = "required key is missing"
     else:

@@ -82,6 +82,9 @@ def _cron(s: dict[str, Any]) -> dict[str, Any]:
     expr = s["cron"]
     if not isinstance(expr, str) or not croniter.is_valid(expr):
         raise ScheduleInvalid("cron", f"invalid cron expression {expr!r}")
+    if any(part.casefold() in ("r", "h") for part in expr.split()):
+        # croniter's random/hashed fields; Prefect's validate_cron_string refuses them
+        raise ScheduleInvalid("cron", f"random and hashed cron expressions are not supported by Prefect: {expr!r}")
     day_or = s.get("day_or", True)
     if day_or is None:
         day_or = True
@@ -95,7 +98,7 @@ def _rrule_schedule(s: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(text, str):
         raise ScheduleInvalid("rrule", f"rrule must be a string, not {text!r}")
     try:
-        _rrule.rrulestr(text, dtstart=dt.datetime(2020, 1, 1), cache=False)
+        _rrule.rrulestr(text, cache=False)  # no dtstart: dateutil matches it to UNTIL's tz, as in Prefect
     except (ValueError, TypeError) as exc:
         raise ScheduleInvalid("rrule", f"invalid rrule {text!r}: {exc}") from None
     if "COUNT" in text.upper():

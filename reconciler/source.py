@@ -50,7 +50,7 @@ def normalize_remote(url: str) -> str:
     """`git@github.com:acme/flows.git`, `https://tok@github.com/acme/flows` → `github.com/acme/flows`."""
     scp = re.match(r"^(?:[^@/]+@)?([^:/]+):(?!//)(.+)$", url)
     if scp and "://" not in url:
-        host, path = scp.group(1), scp.group(2)
+        host, path = scp.group(1).lower(), scp.group(2)
     else:
         parts = urlsplit(url)
         host, path = (parts.hostname or ""), parts.path

@@ -74,12 +74,24 @@ def _build(node: yaml.Node, path: Path, positions: dict, file: str, loader: Any)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                # `<<: *base` or `<<: [*a, *b]`: defaults the mapping's own keys override (YAML merge)
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    merged = _build(source, path, {}, file, loader)
+                    if not isinstance(merged, dict):
+                        line, col = _mark(source)
+                        raise ManifestError(file, line, col, _dotted(path), "`<<` must merge a mapping")
+                    for k, v in merged.items():
+                        if k not in out:
+                            out[k] = v
+                continue
             key = _build(key_node, path, {}, file, loader)
             if isinstance(key, (dict, list)):
                 line, col = _mark(key_node)
                 raise ManifestError(file, line, col, _dotted(path), "a mapping key must be a plain value")
             child = path + (key,)
-            if key in out:
+            if child in positions:  # set explicitly before (merged keys may be overridden)
                 line, col = _mark(key_node)
                 first = positions.get(child, (0, 0))[0]
                 raise ManifestError(file, line, col, _dotted(child), f"duplicate key (first set on line {first})")

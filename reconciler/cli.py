@@ -38,7 +38,8 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Log every HTT
 ExitOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors.")]
 
 
-def _colour(stream=sys.stdout) -> bool:
+def _colour(stream=None) -> bool:
+    stream = sys.stdout if stream is None else stream
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
@@ -180,7 +181,9 @@ def _rewrite(argv: list[str]) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _rewrite(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=args, prog_name="reconcile", standalone_mode=False)
+        code = app(args=args, prog_name="reconcile", standalone_mode=False)
+        if isinstance(code, int):  # typer returns (not raises) Exit codes in non-standalone mode
+            return code
     except ManifestErrors as exc:
         for error in exc.errors:
             _say(f"error: {error}")

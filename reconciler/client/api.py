@@ -24,6 +24,7 @@ class PrefectClient:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.embedded = False  # set by the engine when it started the server itself
+        self.writes = 0        # requests that change the server (not counting retries)
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
         if api_key:
@@ -34,6 +35,8 @@ class PrefectClient:
     # -- plumbing ---------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None) -> Any:
         url = f"{self.api_url}/{path.lstrip('/')}"
+        if method != "GET" and not (method == "POST" and path.rstrip("/").endswith("/filter")):
+            self.writes += 1
         try:
             response = self.http.request(method, path.lstrip("/"), json=body)
         except httpx.TransportError as exc:
@@ -69,10 +72,6 @@ class PrefectClient:
             if len(page) < PAGE:
                 return
             offset += PAGE
-
-    @property
-    def writes(self) -> int:
-        return sum(n for method, n in self.retry.counts.items() if method in ("POST", "PATCH", "PUT", "DELETE"))
 
     def close(self) -> None:
         self.http.close()
@@ -116,6 +115,7 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]
         if isinstance(detail, list):  # FastAPI validation errors
-            return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail[:3])
+            return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict)
+                             else str(d) for d in detail[:3])
         return str(detail)[:300]
     return json.dumps(body)[:300]

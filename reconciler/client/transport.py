@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import random
-import sys
 import time
 from typing import Callable, Optional, TextIO
 
@@ -34,7 +33,6 @@ class RetryTransport(httpx.BaseTransport):
         self.max_delay = max_delay
         self.log = log
         self.sleep = sleep
-        self.counts: dict[str, int] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         for attempt in range(1, self.attempts + 1):
@@ -43,14 +41,18 @@ class RetryTransport(httpx.BaseTransport):
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
                 self._note(request, f"{type(exc).__name__}", started)
-                if attempt == self.attempts:
+                # A request that may have reached the server is repeated only when repeating is harmless.
+                if attempt == self.attempts or not (isinstance(exc, httpx.ConnectError) or _idempotent(request)):
                     raise
                 self.sleep(self._backoff(attempt))
                 continue
             self._note(request, str(response.status_code), started)
             if response.status_code not in RETRY_STATUS or attempt == self.attempts:
                 return response
-            delay = self._retry_after(response) or self._backoff(attempt)
+            if response.status_code in (502, 504) and not _idempotent(request):
+                return response  # a gateway error says nothing about whether the write happened
+            retry_after = self._retry_after(response)
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
             response.close()
             self.sleep(min(delay, self.max_delay * 4))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -70,8 +72,6 @@ class RetryTransport(httpx.BaseTransport):
             return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
     def _note(self, request: httpx.Request, outcome: str, started: float) -> None:
-        key = request.method if not request.url.path.endswith("/filter") else "READ"
-        self.counts[key] = self.counts.get(key, 0) + 1
         if self.log is not None:
             ms = (time.monotonic() - started) * 1000
             print(f"{request.method} {request.url.path} {outcome} {ms:.0f}ms", file=self.log)
@@ -80,5 +80,13 @@ class RetryTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def stderr_log(verbose: bool) -> Optional[TextIO]:
-    return sys.stderr if verbose else None
+def _idempotent(request: httpx.Request) -> bool:
+    """Safe to send twice: reads, PATCH/PUT/DELETE, and Prefect's upserts (deployments, flows).
+
+    429 and 503 are retried for every request: the server refused it before acting
+    (SQLite's "database is locked" rolls the transaction back).
+    """
+    if request.method != "POST":
+        return True
+    path = request.url.path.rstrip("/")
+    return path.endswith(("/filter", "/deployments", "/flows"))

@@ -315,8 +315,9 @@ class FakePrefect:
         if "schedule" in body or "is_schedule_active" in body:
             # Prefect 2.20 rewrites `schedules` from the legacy fields (and refuses with several)
             if len(dep["schedules"]) > 1:
-                return 422, {"detail": "This deployment has multiple schedules. Please use the UI or "
-                                       "API to update the schedules."}
+                return 422, {"detail": [f"Error updating deployment: Deployment UUID('{dep_id}') has multiple "
+                                        "schedules. Please use the UI or update your client to adjust this "
+                                        "deployment's schedules."]}
             legacy = body.pop("schedule", dep["schedule"])
             active = body.pop("is_schedule_active", dep["is_schedule_active"])
             body["schedules"] = [{"schedule": legacy, "active": active}] if legacy is not None else []

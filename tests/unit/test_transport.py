@@ -178,6 +178,10 @@ ERRORS = [
                  '{"exception_message": "Internal Server Error"}', id="500-ApiError"),
     pytest.param(422, {"detail": [{"loc": ["body", "paused"], "msg": "value could not be parsed to a boolean"}]},
                  ApiError, "body.paused: value could not be parsed to a boolean", id="422-fastapi-detail"),
+    # Prefect 2.20's own answer to PATCH {"is_schedule_active": ...} on a deployment with two schedules
+    pytest.param(422, {"detail": ["Error updating deployment: Deployment UUID('ac905a72') has multiple schedules."]},
+                 ApiError, "Error updating deployment: Deployment UUID('ac905a72') has multiple schedules.",
+                 id="422-detail-list-of-strings"),
 ]
 
 
@@ -191,6 +195,20 @@ def test_error_status_becomes_the_right_error(code, body, cls, detail):
     assert str(err.value) == f"DELETE {API}/deployments/0b3c → {code}: {detail}"
     assert "\n" not in str(err.value)
     assert isinstance(err.value, ReconcileError)
+
+
+def test_prefect_request_validation_error_is_one_line():
+    # the shape Prefect 2.20 gives a body FastAPI rejects
+    body = {"exception_message": "Invalid request received.",
+            "exception_detail": [{"loc": ["body", "paused"], "msg": "value could not be parsed to a boolean",
+                                  "type": "type_error.bool"}],
+            "request_body": {"paused": "notabool"}}
+    client, _ = make_client(Script(httpx.Response(422, json=body)))
+    with pytest.raises(ApiError) as err:
+        client.patch("deployments/0b3c", {"paused": "notabool"})
+    assert err.value.status == 422
+    assert "value could not be parsed to a boolean" in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_not_found_and_already_exists_are_api_errors():
@@ -277,3 +295,22 @@ def test_no_log_without_verbose(capsys):
     client.get("admin/version")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_cli_verbose_logs_every_request_to_stderr(monkeypatch, capsys, tmp_path):
+    try:
+        from . import prefect_fake as pf
+    except ImportError:
+        import prefect_fake as pf
+    from reconciler import cli
+
+    fake = pf.FakePrefect()
+    pf.route_default_transport(monkeypatch, fake)
+    root = pf.write_manifests(tmp_path, [pf.manifest("hourly")])
+    code = cli.main(["plan", str(root), "-v", "--api-url", pf.API_URL, "--source", pf.SOURCE])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    logged = [line for line in err.splitlines() if LOG_LINE.match(line)]
+    assert len(logged) == len(fake.requests)
+    assert logged[0].startswith("GET /api/admin/version 200 ")
+    assert not any(LOG_LINE.match(line) for line in out.splitlines())  # the log never mixes into stdout

@@ -26,6 +26,7 @@ class Loaded:
     root: Path
     manifests: list[Manifest]
     notices: list[str] = field(default_factory=list)
+    errors: list[ReconcileError] = field(default_factory=list)   # only with strict=False
 
 
 def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
@@ -72,8 +73,8 @@ def _display(path: Path, root: Path) -> str:
         return str(path.relative_to(base))
 
 
-def load_all(root: Path, config: Config) -> Loaded:
-    """Parse every manifest; raise ManifestErrors listing every bad file."""
+def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
+    """Parse every manifest; raise ManifestErrors listing every bad file (or, not strict, return them)."""
     manifests: list[Manifest] = []
     notices: list[str] = []
     errors: list[ReconcileError] = []
@@ -91,9 +92,9 @@ def load_all(root: Path, config: Config) -> Loaded:
             manifests.append(parse(raw, path, display))
         except ManifestError as exc:
             errors.append(exc)
-    if errors:
+    if errors and strict:
         raise ManifestErrors(errors)
-    return Loaded(root=root, manifests=manifests, notices=notices)
+    return Loaded(root=root, manifests=manifests, notices=notices, errors=errors)
 
 
 def _foreign(raw: bytes) -> bool:

@@ -20,7 +20,7 @@ from .client.api import PrefectClient
 from .client.v2 import adapter_for
 from .connection import resolve
 from .desired import Desired
-from .errors import PlanStale, ReconcileError
+from .errors import ManifestErrors, PlanStale, ReconcileError
 from .lock import Lock
 from .plan import Plan
 from .report import Report
@@ -58,8 +58,13 @@ def prepare(path: Path, options: Options) -> Prepared:
         raise ReconcileError(f"{path}: no such file or directory")
     loaded_config = config_mod.load(root if root.is_dir() else root.parent)
     cfg = loaded_config.config
-    loaded = discover.load_all(root, cfg)
-    wanted = desired_mod.resolve(loaded.manifests)
+    loaded = discover.load_all(root, cfg, strict=False)
+    try:
+        wanted = desired_mod.resolve(loaded.manifests)
+    except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
+        raise ManifestErrors(loaded.errors + exc.errors) from None
+    if loaded.errors:
+        raise ManifestErrors(loaded.errors)
     source = options.source or cfg.source or default_name(root)
     notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
     return Prepared(root, cfg, wanted, source, notices)
@@ -80,7 +85,7 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
 
 
 def _plan(client: PrefectClient, prepared: Prepared) -> tuple[Plan, live_mod.Live]:
-    live = live_mod.read(client, prepared.desired)
+    live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
     checks.blocks_exist(prepared.desired, live)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
@@ -136,7 +141,7 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
         if not needs_apply(saved):
             return Report(saved, seconds=time.monotonic() - started)
         with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            live = live_mod.read(client, [a.desired for a in saved.actions if a.desired])
+            live = live_mod.read(client, [a.desired for a in saved.actions if a.desired], saved.source)
             stale_because(saved, live, origin)
             report = _execute(client, live, saved, options)
         report.seconds = time.monotonic() - started

@@ -7,14 +7,15 @@ own documents (inventories, locks: one filter).  Never one request per deploymen
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from .blocks import BlockRef, content_hash
 from .client.api import PrefectClient
 from .desired import Desired
+from .errors import NotFound
+from .source import doc_slug
 
-DOC_PREFIX = "reconcile-"
 INVENTORY_PREFIX = "reconcile-inventory-"
 LOCK_PREFIX = "reconcile-lock-"
 
@@ -62,7 +63,6 @@ class Live:
     blocks: dict[str, BlockDoc]                      # id → document
     named: dict[tuple[str, str], BlockDoc]           # (slug, name) → document
     inventories: dict[str, Inventory]                # source → inventory
-    docs: dict[str, dict[str, Any]] = field(default_factory=dict)  # our own documents by name
 
     def block_key(self, doc_id: Optional[str]) -> Optional[str]:
         if not doc_id:
@@ -77,7 +77,7 @@ class Live:
         return None
 
 
-def read(client: PrefectClient, desired: Iterable[Desired]) -> Live:
+def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str] = None) -> Live:
     desired = list(desired)
     version = client.server_version()
     raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
@@ -118,19 +118,23 @@ def read(client: PrefectClient, desired: Iterable[Desired]) -> Live:
         if not doc.anonymous and doc.name:
             named[(doc.slug, doc.name)] = doc
 
+    # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
     inventories: dict[str, Inventory] = {}
-    docs: dict[str, dict[str, Any]] = {}
-    body = {"block_documents": {"name": {"like_": DOC_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
-    for raw in client.paged("block_documents/filter", body):
-        docs[raw["name"]] = raw
-        if raw["name"].startswith(INVENTORY_PREFIX):
-            value = (raw.get("data") or {}).get("value") or {}
-            if isinstance(value, dict) and isinstance(value.get("source"), str):
-                inventories[value["source"]] = Inventory(
-                    source=value["source"], deployments=frozenset(value.get("deployments") or ()),
-                    doc_id=raw["id"], doc_name=raw["name"])
+    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
+    raws = list(client.paged("block_documents/filter", body))
+    if source is not None:  # this source's own inventory is read by its exact name as well
+        try:
+            raws.append(client.get(f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}"))
+        except NotFound:
+            pass
+    for raw in raws:
+        value = (raw.get("data") or {}).get("value") or {}
+        if isinstance(value, dict) and isinstance(value.get("source"), str):
+            inventories[value["source"]] = Inventory(
+                source=value["source"], deployments=frozenset(value.get("deployments") or ()),
+                doc_id=raw["id"], doc_name=raw["name"])
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories, docs=docs)
+                blocks=blocks, named=named, inventories=inventories)
 
 
 def _named_refs(desired: list[Desired]) -> set[tuple[str, str]]:

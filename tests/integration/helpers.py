@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -226,8 +227,16 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        for attempt in range(8):  # a busy SQLite server answers 503 "database is locked": retry like a client would
+            response = self.http.request(method, path.lstrip("/"), json=body)
+            if response.status_code not in (429, 502, 503, 504):
+                break
+            time.sleep(0.2 * 2 ** attempt)
+        return response
+
     def call(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201, 204)) -> Any:
-        response = self.http.request(method, path.lstrip("/"), json=body)
+        response = self.request(method, path, body)
         assert response.status_code in ok, f"{method} {path} → {response.status_code}: {response.text[:500]}"
         return response.json() if response.content else None
 
@@ -257,7 +266,7 @@ class Server:
 
     # block types, schemas, documents
     def block_type(self, slug: str) -> Optional[dict]:
-        response = self.http.get(f"block_types/slug/{slug}")
+        response = self.request("GET", f"block_types/slug/{slug}")
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
@@ -287,7 +296,7 @@ class Server:
         return found
 
     def block_document(self, slug: str, name: str) -> Optional[dict]:
-        response = self.http.get(f"block_types/slug/{slug}/block_documents/name/{name}")
+        response = self.request("GET", f"block_types/slug/{slug}/block_documents/name/{name}")
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
@@ -315,9 +324,15 @@ class Server:
             "block_schema_id": schema["id"], "is_anonymous": False})
 
     def reconcile_documents(self) -> list[dict]:
-        return self.call("POST", "block_documents/filter", {
-            "block_documents": {"name": {"like_": "reconcile-%"}},
-            "block_types": {"slug": {"any_": ["json"]}}, "limit": 200})
+        """Every `reconcile-*` json document on the server (paged: a shared server collects many)."""
+        out: list[dict] = []
+        while True:
+            page = self.call("POST", "block_documents/filter", {
+                "block_documents": {"name": {"like_": "reconcile-%"}},
+                "block_types": {"slug": {"any_": ["json"]}}, "limit": 200, "offset": len(out)})
+            out += page
+            if len(page) < 200:
+                return out
 
     def inventory(self, source: str) -> Optional[set[str]]:
         """The identities the server's inventory for `source` lists (None: no inventory)."""
@@ -332,7 +347,7 @@ class Server:
                 if d["name"].startswith("reconcile-lock-") and ((d.get("data") or {}).get("value") or {}).get("source") == source]
 
     def ensure_work_pool(self, name: str, pool_type: str = "prefect-agent") -> None:
-        response = self.http.get(f"work_pools/{name}")
+        response = self.request("GET", f"work_pools/{name}")
         if response.status_code == 200:
             return
         self.call("POST", "work_pools/", {"name": name, "type": pool_type}, ok=(201, 409))
@@ -435,7 +450,8 @@ class RecordingProxy:
 
     @property
     def writes(self) -> list[Recorded]:
-        return [r for r in self.requests if r.is_write]
+        """Writes the server took: a 429/502/503/504 answer (a busy SQLite server) is retried, so not counted."""
+        return [r for r in self.requests if r.is_write and r.status not in (429, 502, 503, 504)]
 
     def deployment_writes(self) -> list[Recorded]:
         """Writes to deployments, their schedules and flows (not the reconciler's own documents)."""

@@ -24,7 +24,7 @@ def server(prefect_api_url):
 
 def _round_trip(api_url: str, root: Path, source: str, cwd: Path, expected: int) -> None:
     plan = reconcile(api_url, "plan", root, "--source", source, "--format", "json", "--detailed-exitcode", cwd=cwd)
-    assert plan.returncode in (0, 2), plan  # 2 is the documented exit code for "changes"; see the exit-code test
+    assert plan.returncode == 2, plan  # --detailed-exitcode: there are changes
     data = plan.json()
     assert data["summary"]["create"] == expected, json.dumps(data["summary"])
     assert data["conflicts"] == []

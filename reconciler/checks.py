@@ -21,6 +21,19 @@ def blocks_exist(desired: list[Desired], live: Live) -> None:
         raise ManifestErrors(errors)
 
 
+def work_pools_exist(desired: list[Desired], live: Live) -> None:
+    """A work pool a manifest names exists (Prefect 2 creates queues on demand, never pools)."""
+    errors = []
+    for want in desired:
+        pool = want.fields.get("work_pool_name")
+        if pool is not None and pool not in live.work_pools:
+            errors.append(ManifestError(
+                want.manifest or want.identity, want.lines.get("work_pool_name", 1), 1, "work_pool_name",
+                f"work pool {pool!r} not found on the server at {live.api_url}; create it there or correct the name"))
+    if errors:
+        raise ManifestErrors(errors)
+
+
 def delete_limit(plan: Plan, max_deletes: int, allow_deletes: bool) -> None:
     deletes = plan.deletes
     if len(deletes) > max_deletes and not allow_deletes:

@@ -15,6 +15,7 @@ from .desired import FIELDS, Desired
 from .live import Live
 from .plan import Action, Change, Conflict, Plan
 
+REPLACING = ("parameter_openapi_schema",)  # fields only the full-replace upsert can change
 DICT_FIELDS = ("parameters", "infra_overrides", "parameter_openapi_schema")
 # Fields the server fills in when a manifest leaves them null: Prefect 2.20 puts a
 # deployment without a work pool into the work queue's pool ("default-agent-pool").
@@ -53,6 +54,10 @@ def diff(
                 conflicts.append(Conflict(want.identity, want.manifest, owner))
                 continue
             kind, reason = "adopt", "on the server, not yet managed by this source"
+        if any(c.field.split(".", 1)[0] in REPLACING for c in changes):
+            notices.append(f"{want.identity}: the parameter schema changed; Prefect cannot patch it, so the "
+                           "deployment is replaced in place (its schedules are re-created and future scheduled "
+                           "runs deleted)")
         actions.append(Action(kind, want.identity, want.manifest, changes, want, reason=reason, **fingerprint))
     for identity in sorted(owned - declared):
         dep = live.deployments.get(identity)

@@ -66,11 +66,12 @@ def find(root: Path, config: Config) -> list[Path]:
 
 
 def _display(path: Path, root: Path) -> str:
-    base = root if root.is_dir() else root.parent
+    """Relative to the working directory when the file is below it, else absolute."""
+    absolute = path.resolve()
     try:
-        return os.path.relpath(path, Path.cwd())
-    except ValueError:  # another drive on Windows
-        return str(path.relative_to(base))
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
 
 
 def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:

@@ -88,6 +88,7 @@ def _plan(client: PrefectClient, prepared: Prepared) -> tuple[Plan, live_mod.Liv
     live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
     checks.blocks_exist(prepared.desired, live)
+    checks.work_pools_exist(prepared.desired, live)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored)
     return replace(plan, notices=prepared.notices + plan.notices, embedded=client.embedded), live
@@ -140,6 +141,8 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
         started = time.monotonic()
         if not needs_apply(saved):
             return Report(saved, seconds=time.monotonic() - started)
+        # refuse a stale plan before taking the lock (a write), then check again under it
+        stale_because(saved, live_mod.read(client, [a.desired for a in saved.actions if a.desired], saved.source), origin)
         with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
             live = live_mod.read(client, [a.desired for a in saved.actions if a.desired], saved.source)
             stale_because(saved, live, origin)

@@ -63,6 +63,7 @@ class Live:
     blocks: dict[str, BlockDoc]                      # id → document
     named: dict[tuple[str, str], BlockDoc]           # (slug, name) → document
     inventories: dict[str, Inventory]                # source → inventory
+    work_pools: frozenset[str] = frozenset()         # the declared work pools that exist
 
     def block_key(self, doc_id: Optional[str]) -> Optional[str]:
         if not doc_id:
@@ -118,6 +119,9 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
         if not doc.anonymous and doc.name:
             named[(doc.slug, doc.name)] = doc
 
+    pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
+    work_pools = frozenset(p["name"] for p in client.paged("work_pools/filter", {"work_pools": {"name": {"any_": pools}}})) if pools else frozenset()
+
     # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
     inventories: dict[str, Inventory] = {}
     body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
@@ -134,7 +138,7 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
                 source=value["source"], deployments=frozenset(value.get("deployments") or ()),
                 doc_id=raw["id"], doc_name=raw["name"])
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories)
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools)
 
 
 def _named_refs(desired: list[Desired]) -> set[tuple[str, str]]:

@@ -57,7 +57,11 @@ def load(text: str | bytes, file: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise ManifestError(file, line, col, None, f"invalid YAML: {exc.problem or exc.context}") from None
+        opened = ""
+        if (exc.context and "flow" in exc.context and exc.context_mark is not None
+                and exc.problem_mark is not None and exc.context_mark.line != exc.problem_mark.line):
+            opened = f" ({exc.context} opened on line {exc.context_mark.line + 1})"  # an unclosed [ or {
+        raise ManifestError(file, line, col, None, f"invalid YAML: {exc.problem or exc.context}{opened}") from None
     except yaml.YAMLError as exc:
         raise ManifestError(file, 1, 1, None, f"invalid YAML: {exc}") from None
     finally:

@@ -86,6 +86,7 @@ class FakePrefect:
         self.requests: list[Call] = []
         self.faults: list[Fault] = []
         self.flows: dict[str, dict[str, Any]] = {}
+        self.work_pools: dict[str, dict[str, Any]] = {"default-agent-pool": {"name": "default-agent-pool", "type": "prefect-agent"}}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.block_types: dict[str, dict[str, Any]] = {}    # slug → block type
         self.block_schemas: dict[str, dict[str, Any]] = {}  # block type id → schema
@@ -244,6 +245,12 @@ class FakePrefect:
         crit = (body or {}).get("flows") or {}
         found = [f for f in self.flows.values() if _matches(f, crit)]
         return _page(sorted(found, key=lambda f: (f["name"], f["id"])), body)
+
+    # POST /work_pools/filter
+    def _filter_work_pools(self, body: Any) -> tuple[int, Any]:
+        crit = (body or {}).get("work_pools") or {}
+        found = [p for p in self.work_pools.values() if _matches(p, crit)]
+        return _page(sorted(found, key=lambda p: p["name"]), body)
 
     # POST /deployments/filter
     def _filter_deployments(self, body: Any) -> tuple[int, Any]:
@@ -456,6 +463,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/flows/", "_create_flow"),
     ("POST", r"/flows/filter", "_filter_flows"),
     ("POST", r"/deployments/filter", "_filter_deployments"),
+    ("POST", r"/work_pools/filter", "_filter_work_pools"),
     ("POST", r"/deployments/", "_create_deployment"),
     ("PATCH", r"/deployments/([0-9a-f-]+)", "_patch_deployment"),
     ("DELETE", r"/deployments/([0-9a-f-]+)", "_delete_deployment"),

@@ -132,7 +132,7 @@ def test_no_marker_means_everything_is_editable():
         pytest.param("name: n\n  flow_name: f\n",
                      "x.yaml:2:12: invalid YAML: mapping values are not allowed in this context", id="yaml-indent"),
         pytest.param("name: n\nflow_name: [f\n",
-                     "x.yaml:3:1: invalid YAML: did not find expected ',' or ']'", id="yaml-unclosed"),
+                     "x.yaml:3:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence opened on line 2)", id="yaml-unclosed"),
         # duplicate keys
         pytest.param("name: n\nflow_name: f\nname: m\n",
                      "x.yaml:3:1: name: duplicate key (first set on line 1)", id="duplicate-top"),

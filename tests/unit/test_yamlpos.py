@@ -110,7 +110,7 @@ def test_duplicate_keys_are_errors_naming_the_first_line(text, expected):
                      id="bad indentation"),
         pytest.param("a: 1\n\tb: 2\n", "f.yaml:2:1: invalid YAML: found a tab character that violates indentation",
                      id="tab"),
-        pytest.param("a: [1, 2\n", "f.yaml:2:1: invalid YAML: did not find expected ',' or ']'", id="unclosed flow"),
+        pytest.param("a: [1, 2\n", "f.yaml:2:1: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence opened on line 1)", id="unclosed flow"),
         pytest.param("a: 1\nb: *nope\n", "f.yaml:2:4: invalid YAML: found undefined alias", id="undefined alias"),
         pytest.param('a: "\\q"\n', "f.yaml:1:5: invalid YAML: found unknown escape character", id="bad escape"),
         pytest.param("a: 1\n---\nb: 2\n", "f.yaml:2:1: invalid YAML: but found another document",

@@ -1,0 +1,67 @@
+"""The bundle marker at a storage location: which bundle (and which files) is there.
+
+Written last by an upload, so a crash part-way never leaves a marker that
+claims files that were not written.  The plan compares it with the local bundle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from .bundle import Bundle, FileEntry
+
+NAME = ".reconcile-bundle.json"
+
+
+@dataclass(frozen=True)
+class Marker:
+    digest: str
+    files: dict[str, dict[str, Any]]     # relative path → {"sha256", "size", "exec"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": 1, "bundle": self.digest, "files": self.files}
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Optional["Marker"]:
+        """None for a marker that is not ours or is damaged: the next upload rewrites it."""
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("files"), dict):
+            return None
+        return cls(str(data.get("bundle")), data["files"])
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> "Marker":
+        return cls(bundle.digest, {f.path: f.to_json() for f in bundle.files})
+
+
+@dataclass(frozen=True)
+class Delta:
+    """What an upload must do to turn the location's contents into the bundle."""
+
+    write: tuple[FileEntry, ...]     # new or changed files
+    remove: tuple[str, ...]          # files the marker lists that the bundle no longer has
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.write)
+
+    @property
+    def empty(self) -> bool:
+        return not self.write and not self.remove
+
+
+def delta(bundle: Bundle, marker: Optional[Marker]) -> Delta:
+    if marker is not None and marker.digest == bundle.digest:
+        return Delta((), ())
+    known = marker.files if marker is not None else {}
+    write = tuple(f for f in bundle.files if known.get(f.path) != f.to_json())
+    paths = {f.path for f in bundle.files}
+    remove = tuple(sorted(p for p in known if p not in paths))
+    if not write and not remove:
+        # same files, different digest: only the marker itself is stale
+        return Delta((), ())
+    return Delta(write, remove)

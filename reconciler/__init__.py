@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from .errors import ReconcileError
-from .plan import Plan
+from .plans import Plan
 from .report import Report
 
 __all__ = ["plan", "apply", "Plan", "Report", "ReconcileError"]

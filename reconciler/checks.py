@@ -4,7 +4,7 @@ from __future__ import annotations
 from .desired import Desired
 from .errors import ManifestError, ManifestErrors, Refused
 from .live import Live
-from .plan import Plan
+from .plans import Plan
 
 
 def blocks_exist(desired: list[Desired], live: Live) -> None:

@@ -15,7 +15,7 @@ from typing_extensions import Annotated
 
 from . import engine, status as status_mod
 from .errors import ManifestErrors, ReconcileError
-from .plan import Plan
+from .plans import Plan
 from .render import markdown, text
 from .report import Result
 

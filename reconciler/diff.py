@@ -13,7 +13,7 @@ from deepdiff import DeepDiff
 
 from .desired import FIELDS, Desired
 from .live import Live
-from .plan import Action, Change, Conflict, Plan
+from .plans import Action, Change, Conflict, Plan
 
 REPLACING = ("parameter_openapi_schema",)  # fields only the full-replace upsert can change
 DICT_FIELDS = ("parameters", "infra_overrides", "parameter_openapi_schema")

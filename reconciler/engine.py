@@ -15,14 +15,14 @@ from typing import Callable, Iterator, Optional, TextIO
 from . import checks, config as config_mod, desired as desired_mod, diff as diff_mod, discover
 from . import live as live_mod
 from . import server
-from .apply import Applier, Listener
+from .applier import Applier, Listener
 from .client.api import PrefectClient
 from .client.v2 import adapter_for
 from .connection import resolve
 from .desired import Desired
 from .errors import ManifestErrors, PlanStale, ReconcileError
 from .lock import Lock
-from .plan import Plan
+from .plans import Plan
 from .report import Report
 from .source import default_name
 

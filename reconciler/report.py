@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import Plan
+from .plans import Plan
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .plan import Plan
+from .plans import Plan
 
 STATUS_OF = {"noop": "in sync", "update": "drifted", "create": "missing", "adopt": "unmanaged", "delete": "orphaned"}
 ORDER = ("in sync", "drifted", "missing", "unmanaged", "orphaned", "conflict")

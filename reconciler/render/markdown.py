@@ -1,7 +1,7 @@
 """Markdown for pull-request comments and step summaries."""
 from __future__ import annotations
 
-from ..plan import Plan
+from ..plans import Plan
 from .text import action_lines, Painter
 from .values import summary_line
 

@@ -1,7 +1,7 @@
 """Terraform-style text: `+ create`, `~ update` with `field: old → new`, `- delete`, `= adopt`."""
 from __future__ import annotations
 
-from ..plan import Action, Plan
+from ..plans import Action, Plan
 from ..report import FAILED, Report
 from .values import schedule_lines, short, summary_line
 

@@ -176,17 +176,42 @@ def test_python_api_plan_and_apply(prefect_api_url, server, tmp_path, unique, mo
 
 
 def test_apply_with_a_failed_action_exits_1(prefect_api_url, server, tmp_path, unique):
-    """The server refuses one deployment (its work pool does not exist): the apply must not exit 0."""
+    """The server refuses one deployment (its work pool rejects the job variables); the other is applied.
+
+    The failure is the server's own validation, which reconcile cannot know before writing, so the run
+    goes on: one failure does not stop the others, the report names it, and the exit status is 1.
+    """
     flow, source = f"it-fail-{unique}", f"it-fail-{unique}"
+    pool = f"it-strict-{unique}"
+    server.call("POST", "work_pools/", {"name": pool, "type": "process", "base_job_template": {
+        "job_configuration": {"command": "{{ command }}", "x": "{{ x }}"},
+        "variables": {"type": "object", "properties": {"x": {"type": "string"}, "command": {"type": "string"}}},
+    }}, ok=(201,))
     root = tmp_path / "deployments"
     write_manifest(root, manifest(flow, "fine"))
-    write_manifest(root, manifest(flow, "refused", work_pool_name=f"no-such-pool-{unique}"))
+    write_manifest(root, manifest(flow, "refused", work_pool_name=pool, infra_overrides={"x": 5}))
 
     run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
-    assert f"no-such-pool-{unique}" in run.stdout + run.stderr, run
     assert run.returncode == 1, run
-    assert "refused" not in server.deployments(flow)
+    assert f"✗ create  {flow}/refused: POST " in run.stdout and "Validation failed for field 'x'" in run.stdout, run
+    assert set(server.deployments(flow)) == {"fine"}
 
     as_json = reconcile(prefect_api_url, "apply", root, "--source", source, "--format", "json", cwd=tmp_path)
     assert as_json.returncode == 1, as_json
-    assert as_json.json()["failed"] == 1
+    report = as_json.json()
+    assert report["failed"] == 1
+    assert [r["deployment"] for r in report["results"] if r["status"] == "failed"] == [f"{flow}/refused"]
+
+
+def test_a_missing_work_pool_is_refused_before_any_write(prefect_api_url, server, tmp_path, unique):
+    flow, source = f"it-nopool-{unique}", f"it-nopool-{unique}"
+    root = tmp_path / "deployments"
+    write_manifest(root, manifest(flow, "fine"))
+    path = write_manifest(root, manifest(flow, "orphan", work_pool_name=f"no-such-pool-{unique}"))
+    run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+    assert run.returncode == 1, run
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, run
+    assert errors[0].startswith(f"error: deployments/{path.name}:") and "work_pool_name" in errors[0]
+    assert f"no-such-pool-{unique}" in errors[0]
+    assert server.deployments(flow) == {}

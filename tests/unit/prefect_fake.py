@@ -39,12 +39,12 @@ from reconciler import diff as diff_mod
 from reconciler import inventory as inventory_mod
 from reconciler import live as live_mod
 from reconciler import manifest as manifest_mod
-from reconciler.apply import Applier
+from reconciler.applier import Applier
 from reconciler.client.api import PrefectClient
 from reconciler.client.v2 import adapter_for
 from reconciler.config import Config
 from reconciler.desired import Desired
-from reconciler.plan import Plan
+from reconciler.plans import Plan
 from reconciler.report import Report
 
 API_URL = "http://prefect.test/api"

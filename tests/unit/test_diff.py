@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from reconciler.config import IgnoreRule
-from reconciler.plan import Change
+from reconciler.plans import Change
 
 try:
     from . import prefect_fake as pf

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from reconciler.errors import ReconcileError
-from reconciler.plan import KINDS, Plan
+from reconciler.plans import KINDS, Plan
 
 try:
     from . import prefect_fake as pf

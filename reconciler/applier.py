@@ -16,7 +16,7 @@ from .client.api import PrefectClient
 from .client.v2 import UPSERT_ONLY, V2Adapter
 from .errors import NotFound, ReconcileError
 from .live import Live
-from .plan import Action, Plan
+from .plans import Action, Plan
 from .report import FAILED, OK, Report, Result
 
 Listener = Callable[[Result], None]

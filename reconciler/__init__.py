@@ -32,13 +32,13 @@ def apply(path_or_plan: Union[str, Path, Plan] = ".", *, api_url: Optional[str] 
           allow_empty: bool = False, lock_timeout: float = 0.0, parallelism: int = 4,
           verbose: bool = False, **extra: Any) -> Report:
     """Make the server match a directory of manifests, or apply a saved plan (a file or a Plan)."""
-    from . import engine
+    from . import engine, saved
     options = engine.Options(api_url=api_url, source=source, allow_deletes=allow_deletes,
                              max_deletes=max_deletes, allow_empty=allow_empty, lock_timeout=lock_timeout,
                              parallelism=parallelism, verbose=verbose, **extra)
     if isinstance(path_or_plan, Plan):
-        return engine.apply_plan(path_or_plan, options, origin="plan")
+        return saved.apply_plan(path_or_plan, options, origin="plan")
     target = Path(path_or_plan)
     if target.is_file() and target.suffix == ".json":
-        return engine.apply_saved(target, options)
+        return saved.apply_saved(target, options)
     return engine.apply_path(target, options)

@@ -17,14 +17,18 @@ from .client.v2 import UPSERT_ONLY, V2Adapter
 from .errors import NotFound, ReconcileError
 from .live import Live
 from .plans import Action, Plan
+from .bundle import Bundle
 from .report import FAILED, OK, Report, Result
+from .storage import Target
+from .transfer import upload
 
 Listener = Callable[[Result], None]
 
 
 class Applier:
     def __init__(self, client: PrefectClient, live: Live, adapter: V2Adapter, *, parallelism: int = 4,
-                 on_result: Listener = lambda r: None) -> None:
+                 on_result: Listener = lambda r: None, targets: Optional[dict[str, Target]] = None,
+                 bundles: Optional[dict[str, Bundle]] = None, on_bytes: Callable[[int], None] = lambda n: None) -> None:
         self.client = client
         self.live = live
         self.adapter = adapter
@@ -32,6 +36,9 @@ class Applier:
         self.on_result = on_result
         self.blocks = BlockIds(client, live)
         self.flow_ids = dict(live.flows)
+        self.targets = targets or {}
+        self.bundles = bundles or {}   # bundle directory → Bundle
+        self.on_bytes = on_bytes
 
     def run(self, plan: Plan) -> Report:
         report = Report(plan)
@@ -39,7 +46,17 @@ class Applier:
         current = self.live.inventories.get(plan.source)
         widened = inventory_store.write(self.client, plan.source, current,
                                         plan.inventory_before | plan.inventory_after)
+        blocked: dict[str, str] = {}
+        for planned in plan.uploads:  # code goes up before any deployment points at it
+            result = self._upload(planned)
+            self._record(report, result)
+            if result.status == FAILED:
+                blocked.update({identity: planned.bundle for identity in planned.deployments})
         work = [a for a in plan.actions if a.action in ("create", "update", "adopt")]
+        for action in [a for a in work if a.identity in blocked]:
+            self._record(report, Result(action.identity, action.action, FAILED,
+                                        f"not applied: the upload of {blocked[action.identity]} failed"))
+        work = [a for a in work if a.identity not in blocked]
         self._ensure_flows([a for a in work if a.action == "create"])
         with cf.ThreadPoolExecutor(self.parallelism) as pool:
             for result in pool.map(self._guarded, work):
@@ -50,6 +67,20 @@ class Applier:
         inventory_store.write(self.client, plan.source, widened, plan.inventory_after | failed_deletes)
         report.writes = self.client.writes - start_writes
         return report
+
+    def _upload(self, planned) -> Result:
+        try:
+            target = self.targets.get(planned.url)
+            bundle = self.bundles.get(planned.bundle_dir)
+            if target is None or bundle is None:
+                raise ReconcileError(f"{planned.bundle}: its storage location is no longer declared")
+            written = upload(target, bundle, planned, self.on_bytes)
+        except ReconcileError as exc:
+            return Result(planned.bundle, "upload", FAILED, str(exc))
+        files = len(planned.write)
+        return Result(planned.bundle, "upload", OK,
+                      f"{files} file{'s' if files != 1 else ''} ({written} bytes) to {planned.storage}"
+                      + (f", {len(planned.remove)} removed" if planned.remove else ""))
 
     def _record(self, report: Report, result: Result) -> None:
         report.results.append(result)

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from . import engine, status as status_mod
+from . import engine, saved, status as status_mod
 from .errors import ManifestErrors, ReconcileError
 from .plans import Plan
 from .render import markdown, text
@@ -103,7 +103,7 @@ def apply_cmd(
                        allow_empty=allow_empty, lock_timeout=lock_timeout, parallelism=parallelism, verbose=verbose)
     with _progress(options, enabled=fmt is Format.text) as options:
         if path.is_file() and path.suffix == ".json":
-            report = engine.apply_saved(path, options)
+            report = saved.apply_saved(path, options)
         else:
             report = engine.apply_path(path, options)
     if fmt is Format.json:

@@ -34,6 +34,8 @@ class Config(BaseModel):
     exclude: list[str] = Field(default_factory=list)   # gitignore-style patterns
     ignore_differences: list[IgnoreRule] = Field(default_factory=list)
     max_deletes: int = Field(10, ge=0)
+    bundle_root: Optional[str] = None    # the code to upload for every manifest (default: the manifest's directory)
+    runtime_root: Optional[str] = None   # for `storage: null`: path = runtime_root/<manifest dir>
 
     @field_validator("ignore_differences", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ class Desired:
     storage: Optional[BlockRef]
     lines: dict[str, int] = field(default_factory=dict)   # field → line in the manifest
     warnings: tuple[str, ...] = ()
+    bundle_dir: Optional[str] = field(default=None, compare=False)  # the manifest's directory: its code
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,8 @@ class Desired:
             "infrastructure": self.infrastructure.to_json() if self.infrastructure else None,
             "storage": self.storage.to_json() if self.storage else None,
             "warnings": list(self.warnings),
+            # the code directory matters only where code is uploaded (and is a machine path)
+            **({"bundle_dir": self.bundle_dir} if self.storage is not None else {}),
         }
 
     @classmethod
@@ -53,7 +56,7 @@ class Desired:
             manifest=raw.get("manifest"), fields=raw["fields"], lines=raw.get("lines", {}),
             infrastructure=BlockRef.from_json(raw["infrastructure"]) if raw.get("infrastructure") else None,
             storage=BlockRef.from_json(raw["storage"]) if raw.get("storage") else None,
-            warnings=tuple(raw.get("warnings", ())),
+            warnings=tuple(raw.get("warnings", ())), bundle_dir=raw.get("bundle_dir"),
         )
 
 
@@ -118,7 +121,7 @@ def _one(m: Manifest) -> Desired:
     return Desired(
         identity=m.identity, flow_name=spec.flow_name, name=spec.name, manifest=m.display,
         fields=fields, infrastructure=infrastructure, storage=storage, lines=lines,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), bundle_dir=str(m.path.parent.resolve()),
     )
 
 

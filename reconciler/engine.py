@@ -5,24 +5,28 @@ The CLI, the Python API and every trigger call these functions.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, Optional, TextIO
 
+from . import bundles as bundles_mod
 from . import checks, config as config_mod, desired as desired_mod, diff as diff_mod, discover
 from . import live as live_mod
+from . import locations as locations_mod
 from . import server
 from .applier import Applier, Listener
 from .client.api import PrefectClient
 from .client.v2 import adapter_for
 from .connection import resolve
 from .desired import Desired
-from .errors import ManifestErrors, PlanStale, ReconcileError
+from .errors import ManifestErrors, ReconcileError
 from .lock import Lock
+from .bundle import Bundle
 from .plans import Plan
+from .storage import Target
+from .uploads import plan_uploads
 from .report import Report
 from .source import default_name
 
@@ -40,6 +44,7 @@ class Options:
     verbose: bool = False
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     on_result: Listener = field(default=lambda result: None)
+    on_bytes: Callable[[int], None] = field(default=lambda n: None)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Prepared:
     desired: list[Desired]
     source: str
     notices: tuple[str, ...]
+    bundles: dict[str, Bundle]      # identity → the code bundle to upload
 
 
 def prepare(path: Path, options: Options) -> Prepared:
@@ -65,9 +71,14 @@ def prepare(path: Path, options: Options) -> Prepared:
         raise ManifestErrors(loaded.errors + exc.errors) from None
     if loaded.errors:
         raise ManifestErrors(loaded.errors)
+    if cfg.runtime_root:
+        wanted = [replace(d, fields={**d.fields, "path": bundles_mod.runtime_path(d, root, cfg.runtime_root)})
+                  if d.storage is None else d for d in wanted]
     source = options.source or cfg.source or default_name(root)
     notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
-    return Prepared(root, cfg, wanted, source, notices)
+    code = bundles_mod.collect_all(root, cfg, wanted)
+    notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
+    return Prepared(root, cfg, wanted, source, notices, code)
 
 
 @contextlib.contextmanager
@@ -84,20 +95,31 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
         yield client
 
 
-def _plan(client: PrefectClient, prepared: Prepared) -> tuple[Plan, live_mod.Live]:
+@dataclass
+class Planned:
+    plan: Plan
+    live: live_mod.Live
+    targets: dict[str, Target]        # storage location url → where to upload
+    bundles: dict[str, Bundle]        # bundle directory → Bundle
+
+
+def _plan(client: PrefectClient, prepared: Prepared) -> Planned:
     live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
     checks.blocks_exist(prepared.desired, live)
     checks.work_pools_exist(prepared.desired, live)
+    places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored)
-    return replace(plan, notices=prepared.notices + plan.notices, embedded=client.embedded), live
+    plan = replace(plan, uploads=tuple(plan_uploads(places.found)), embedded=client.embedded,
+                   notices=prepared.notices + tuple(places.notices) + plan.notices)
+    return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
 
 
 def make_plan(path: Path, options: Options) -> Plan:
     prepared = prepare(path, options)
     with connect(options, prepared.config.api_url) as client:
-        return _plan(client, prepared)[0]
+        return _plan(client, prepared).plan
 
 
 def needs_apply(plan: Plan) -> bool:
@@ -109,65 +131,16 @@ def apply_path(path: Path, options: Options) -> Report:
     max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
     with connect(options, prepared.config.api_url) as client:
         started = time.monotonic()
-        plan, _ = _plan(client, prepared)
-        _safety(plan, prepared, max_deletes, options)
-        if not needs_apply(plan):
-            return Report(plan, seconds=time.monotonic() - started)  # converged: not a single write
+        planned = _plan(client, prepared)
+        _safety(planned.plan, prepared, max_deletes, options)
+        if not needs_apply(planned.plan):
+            return Report(planned.plan, seconds=time.monotonic() - started)  # converged: not a single write
         with Lock(client, prepared.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            plan, live = _plan(client, prepared)  # again, under the lock: the server may have moved
-            _safety(plan, prepared, max_deletes, options)
-            report = _execute(client, live, plan, options)
+            planned = _plan(client, prepared)  # again, under the lock: the server may have moved
+            _safety(planned.plan, prepared, max_deletes, options)
+            report = _execute(client, planned, options)
         report.seconds = time.monotonic() - started
         return report
-
-
-def apply_saved(plan_file: Path, options: Options) -> Report:
-    try:
-        saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")), str(plan_file))
-    except (OSError, ValueError) as exc:
-        raise ReconcileError(f"{plan_file}: cannot read the saved plan: {exc}") from None
-    return apply_plan(saved, options, origin=str(plan_file))
-
-
-def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
-    """Apply exactly this plan; refuse if the server moved since it was made."""
-    if options.source and options.source != saved.source:
-        raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
-    checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
-    checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
-    if not saved.embedded:  # an embedded server gets a new port each run: connect as usual instead
-        options = replace(options, api_url=options.api_url or saved.api_url)
-    with connect(options) as client:
-        started = time.monotonic()
-        if not needs_apply(saved):
-            return Report(saved, seconds=time.monotonic() - started)
-        # refuse a stale plan before taking the lock (a write), then check again under it
-        stale_because(saved, live_mod.read(client, [a.desired for a in saved.actions if a.desired], saved.source), origin)
-        with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            live = live_mod.read(client, [a.desired for a in saved.actions if a.desired], saved.source)
-            stale_because(saved, live, origin)
-            report = _execute(client, live, saved, options)
-        report.seconds = time.monotonic() - started
-        return report
-
-
-def stale_because(saved: Plan, live: live_mod.Live, origin: str) -> None:
-    """Refuse a saved plan when the server moved since it was made."""
-    def stale(why: str) -> PlanStale:
-        return PlanStale(f"{origin}: the server changed since this plan was made ({why}); run plan again")
-    inventory = live.inventories.get(saved.source)
-    current = inventory.deployments if inventory else frozenset()
-    if current != saved.inventory_before:
-        raise stale(f"the inventory of {saved.source!r} changed")
-    for action in saved.actions:
-        dep = live.deployments.get(action.identity)
-        if action.action == "create":
-            if dep is not None:
-                raise stale(f"{action.identity} now exists")
-        elif dep is None:
-            raise stale(f"{action.identity} is gone")
-        elif dep["id"] != action.live_id or dep.get("updated") != action.live_updated:
-            raise stale(f"{action.identity} was updated at {dep.get('updated')}")
 
 
 def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) -> None:
@@ -175,9 +148,12 @@ def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) 
     checks.delete_limit(plan, max_deletes, options.allow_deletes)
 
 
-def _execute(client: PrefectClient, live: live_mod.Live, plan: Plan, options: Options) -> Report:
+def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
+    live = planned.live
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
-                      on_result=options.on_result)
-    report = applier.run(plan)
+                      on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
+                      on_bytes=options.on_bytes)
+    report = applier.run(planned.plan)
+    plan = planned.plan
     report.notices.extend(plan.notices)
     return report

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from .desired import Desired
 from .errors import ReconcileError
+from .uploads import Upload
 
 KINDS = ("create", "update", "delete", "adopt", "noop")
 FORMAT_VERSION = 1
@@ -88,6 +89,7 @@ class Plan:
     inventory_before: frozenset[str] = frozenset()
     inventory_after: frozenset[str] = frozenset()
     notices: tuple[str, ...] = ()
+    uploads: tuple[Upload, ...] = ()
     embedded: bool = False            # made against an embedded local server (its URL is per-run)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
 
@@ -97,11 +99,12 @@ class Plan:
         for action in self.actions:
             counts[action.action] += 1
         counts["conflict"] = len(self.conflicts)
+        counts["upload"] = len(self.uploads)
         return counts
 
     @property
     def has_changes(self) -> bool:
-        return any(a.action != "noop" for a in self.actions)
+        return bool(self.uploads) or any(a.action != "noop" for a in self.actions)
 
     @property
     def deletes(self) -> list[Action]:
@@ -112,7 +115,7 @@ class Plan:
             "version": FORMAT_VERSION,
             "source": self.source,
             "server": {"url": self.api_url, "version": self.server_version, "embedded": self.embedded},
-            "actions": [a.to_json() for a in self.actions],
+            "actions": [u.to_json() for u in self.uploads] + [a.to_json() for a in self.actions],
             "summary": self.summary,
             "conflicts": [c.to_json() for c in self.conflicts],
             "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after)},
@@ -130,7 +133,8 @@ class Plan:
         try:
             return cls(
                 source=raw["source"], api_url=raw["server"]["url"], server_version=raw["server"]["version"],
-                actions=tuple(Action.from_json(a) for a in raw["actions"]),
+                actions=tuple(Action.from_json(a) for a in raw["actions"] if a.get("action") != "upload"),
+                uploads=tuple(Upload.from_json(a) for a in raw["actions"] if a.get("action") == "upload"),
                 conflicts=tuple(Conflict(c["deployment"], c.get("manifest"), c["owner"]) for c in raw.get("conflicts", [])),
                 inventory_before=frozenset(raw.get("inventory", {}).get("before", [])),
                 inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..plans import Plan
 from .text import action_lines, Painter
-from .values import summary_line
+from .values import summary_line, upload_line
 
 ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete", "adopt": "📥 adopt"}
 
@@ -16,6 +16,8 @@ def render_plan(plan: Plan) -> str:
     lines = [f"### reconcile plan for `{plan.source}`", "",
              f"Server: `{plan.api_url}` (Prefect {plan.server_version})", ""]
     changing = [a for a in plan.actions if a.action != "noop"]
+    if plan.uploads:
+        lines += [f"- ⬆️ upload {_cell(upload_line(u))}" for u in plan.uploads] + [""]
     if not changing and not plan.conflicts:
         lines.append(f"**No changes.** {plan.summary['noop']} deployments in sync.")
         return "\n".join(lines) + "\n"

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from ..plans import Action, Plan
 from ..report import FAILED, Report
-from .values import schedule_lines, short, summary_line
+from .values import schedule_lines, short, summary_line, upload_line
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}
-COLOUR = {"create": "32", "update": "33", "delete": "31", "adopt": "36", "conflict": "35", "failed": "31", "bold": "1"}
+COLOUR = {"upload": "34", "create": "32", "update": "33", "delete": "31", "adopt": "36", "conflict": "35", "failed": "31", "bold": "1"}
 
 
 class Painter:
@@ -48,15 +48,17 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
     if plan.notices:
         lines.append("")
     changing = [a for a in plan.actions if a.action != "noop"]
+    for upload in plan.uploads:
+        lines.append(paint("  ↑ upload ", "upload") + " " + upload_line(upload))
     for action in changing:
         lines += action_lines(action, paint)
     for conflict in plan.conflicts:
         lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
                      + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; left alone")
     in_sync = plan.summary["noop"]
-    if changing or plan.conflicts:
+    if changing or plan.conflicts or plan.uploads:
         lines.append("")
-    if not changing:
+    if not changing and not plan.uploads:
         extra = " (inventory will be updated)" if plan.inventory_before != plan.inventory_after else ""
         lines.append(paint("No changes.", "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
     else:
@@ -75,13 +77,15 @@ def render_report(report: Report, colour: bool = False) -> str:
         elif result.action != "noop":
             lines.append(f"  ✓ {result.action:<7} {result.identity}: {result.message}")
     s = report.plan.summary
-    done = {k: sum(1 for r in report.results if r.action == k and r.status == "ok") for k in ("create", "update", "delete", "adopt")}
+    done = {k: sum(1 for r in report.results if r.action == k and r.status == "ok")
+            for k in ("create", "update", "delete", "adopt", "upload")}
     if not report.results:
         lines.append(paint("No changes.", "bold") + " Nothing to apply; no writes made.")
     else:
+        uploaded = f", {done['upload']} uploaded" if done["upload"] else ""
         lines.append(paint(f"Apply complete: {done['create']} created, {done['update']} updated, "
-                           f"{done['delete']} deleted, {done['adopt']} adopted", "bold")
-                     + f" ({report.writes} writes, {report.seconds:.1f}s).")
+                           f"{done['delete']} deleted, {done['adopt']} adopted{uploaded}", "bold")
+                     + f" ({report.writes} API writes, {report.seconds:.1f}s).")
     if report.failures:
         lines.append(paint(f"{len(report.failures)} failed; re-run apply to converge.", "failed"))
     if s.get("conflict"):

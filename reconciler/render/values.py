@@ -24,8 +24,30 @@ def short(value: Any, width: int = WIDTH) -> str:
 
 
 def summary_line(summary: dict[str, int]) -> str:
-    return (f"Plan: {summary['create']} to create, {summary['update']} to update, "
-            f"{summary['delete']} to delete, {summary['adopt']} to adopt.")
+    line = (f"Plan: {summary['create']} to create, {summary['update']} to update, "
+            f"{summary['delete']} to delete, {summary['adopt']} to adopt")
+    uploads = summary.get("upload", 0)
+    if uploads:
+        line += f"; {uploads} bundle{'s' if uploads != 1 else ''} to upload"
+    return line + "."
+
+
+def size(n: int) -> str:
+    """12.4 kB, 980 B, 3.1 MB (decimal units, like most transfer tools)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def upload_line(upload) -> str:
+    files = len(upload.write)
+    parts = [f"{files} file{'s' if files != 1 else ''} changed"]
+    if upload.remove:
+        parts.append(f"{len(upload.remove)} removed")
+    parts.append(size(upload.bytes))
+    where = upload.storage + (f" path {upload.path}" if upload.path else "")
+    return f"{upload.bundle} → {where} ({', '.join(parts)})"
 
 
 def schedule(entry: dict[str, Any]) -> str:

@@ -261,7 +261,7 @@ def test_every_action_kind():
     _, plan = scenario()
     got = {a.identity.split("/")[1]: a.action for a in plan.actions}
     assert got == {"new": "create", "changed": "update", "unmanaged": "adopt", "kept": "noop", "retired": "delete"}
-    assert plan.summary == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1}
+    assert plan.summary == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1, "upload": 0}
 
 
 def test_prune_is_inventory_minus_desired():

@@ -65,7 +65,7 @@ def test_contract_values(plan):
     assert {name: a["action"] for name, a in by_name.items()} == {
         "Cat Facts/kept": "noop", "Cat Facts/changed": "update", "Cat Facts/unmanaged": "adopt",
         "Weather Summary/created": "create", "Cat Facts/retired": "delete"}
-    assert raw["summary"] == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1}
+    assert raw["summary"] == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1, "upload": 0}
     assert by_name["Cat Facts/retired"]["manifest"] is None
     assert by_name["Cat Facts/changed"]["manifest"] == "deployments/changed-deployment.yaml"
     changes = {c["field"]: (c["before"], c["after"]) for c in by_name["Cat Facts/changed"]["changes"]}

@@ -82,7 +82,7 @@ def every_kind():
 
 
 def test_fixture_plan_has_every_kind(every_kind):
-    assert every_kind.summary == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1}
+    assert every_kind.summary == {"create": 1, "update": 1, "delete": 1, "adopt": 1, "noop": 1, "conflict": 1, "upload": 0}
     assert every_kind.notices
 
 

@@ -1,0 +1,63 @@
+"""Carry out an upload: changed files first, removals next, the marker last.
+
+The marker is written only after every file is in place, so a crash part-way
+leaves the old marker (or none) and the next plan uploads again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from typing import Callable
+
+from .bundle import Bundle
+from .errors import ReconcileError
+from .marker import NAME, Marker
+from .storage import Target
+from .uploads import Upload
+
+LOCAL = {"file", "local"}
+
+
+def write_marker(fs, root: str, marker: Marker) -> None:
+    fs.pipe_file(posixpath.join(root, NAME), json.dumps(marker.to_json(), sort_keys=True).encode())
+
+
+def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int], None] = lambda n: None) -> int:
+    """Write the planned files, remove the planned ones, then the marker; return the bytes written."""
+    if bundle.digest != plan.digest:
+        raise ReconcileError(f"{plan.bundle}: the files changed since the plan was made; run plan again")
+    fs = target.filesystem()
+    local = _is_local(fs)
+    files = bundle.by_path
+    written = 0
+    try:
+        if local:
+            fs.makedirs(target.root, exist_ok=True)
+        for rel in plan.write:
+            entry = files[rel]
+            remote = posixpath.join(target.root, rel)
+            if local:
+                fs.makedirs(posixpath.dirname(remote), exist_ok=True)
+            fs.put_file(str(bundle.root / rel), remote)
+            if local:
+                os.chmod(remote, 0o755 if entry.executable else 0o644)
+            written += entry.size
+            progress(entry.size)
+        for rel in plan.remove:
+            try:
+                fs.rm_file(posixpath.join(target.root, rel))
+            except FileNotFoundError:
+                pass
+        write_marker(fs, target.root, Marker.of(bundle))
+    except ReconcileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+        raise ReconcileError(f"upload of {plan.bundle} to {target.block} ({target.url}) failed: {text}") from None
+    return written
+
+
+def _is_local(fs) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return any(p in LOCAL for p in protocols)

@@ -28,7 +28,9 @@ def diff(
     source: str,
     live_fields: Callable[[dict[str, Any]], dict[str, Any]],
     ignored: Callable[[str], list[str]] = lambda identity: [],
+    prune: bool = True,
 ) -> Plan:
+    """`prune=False` (one manifest applied on its own) never deletes and keeps the inventory's other entries."""
     inventory = live.inventories.get(source)
     owned = inventory.deployments if inventory else frozenset()
     actions: list[Action] = []
@@ -59,7 +61,7 @@ def diff(
                            "deployment is replaced in place (its schedules are re-created and future scheduled "
                            "runs deleted)")
         actions.append(Action(kind, want.identity, want.manifest, changes, want, reason=reason, **fingerprint))
-    for identity in sorted(owned - declared):
+    for identity in sorted(owned - declared) if prune else ():
         dep = live.deployments.get(identity)
         if dep is None:
             notices.append(f"{identity}: listed in the inventory but already gone from the server")
@@ -68,7 +70,7 @@ def diff(
                               live_updated=dep.get("updated"), reason="managed by this source, no longer declared"))
     order = {"delete": 3, "create": 0, "adopt": 1, "update": 1, "noop": 2}
     actions.sort(key=lambda a: (order[a.action], a.identity))
-    after = frozenset(declared - {c.identity for c in conflicts})
+    after = frozenset(declared - {c.identity for c in conflicts}) | (frozenset() if prune else owned)
     return Plan(source=source, api_url=live.api_url, server_version=live.server_version,
                 actions=tuple(actions), conflicts=tuple(conflicts), inventory_before=owned,
                 inventory_after=after, notices=tuple(notices))

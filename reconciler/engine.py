@@ -42,6 +42,7 @@ class Options:
     lock_timeout: float = 0.0
     lock_ttl: float = 600.0
     verbose: bool = False
+    prune: bool = True            # False: apply some manifests without deleting the source's others
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     on_result: Listener = field(default=lambda result: None)
     on_bytes: Callable[[int], None] = field(default=lambda n: None)
@@ -103,14 +104,14 @@ class Planned:
     bundles: dict[str, Bundle]        # bundle directory → Bundle
 
 
-def _plan(client: PrefectClient, prepared: Prepared) -> Planned:
+def _plan(client: PrefectClient, prepared: Prepared, prune: bool = True) -> Planned:
     live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
     checks.blocks_exist(prepared.desired, live)
     checks.work_pools_exist(prepared.desired, live)
     places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
-                         lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored)
+                         lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
     plan = replace(plan, uploads=tuple(plan_uploads(places.found)), embedded=client.embedded,
                    notices=prepared.notices + tuple(places.notices) + plan.notices)
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
@@ -131,12 +132,12 @@ def apply_path(path: Path, options: Options) -> Report:
     max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
     with connect(options, prepared.config.api_url) as client:
         started = time.monotonic()
-        planned = _plan(client, prepared)
+        planned = _plan(client, prepared, options.prune)
         _safety(planned.plan, prepared, max_deletes, options)
         if not needs_apply(planned.plan):
             return Report(planned.plan, seconds=time.monotonic() - started)  # converged: not a single write
         with Lock(client, prepared.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            planned = _plan(client, prepared)  # again, under the lock: the server may have moved
+            planned = _plan(client, prepared, options.prune)  # again, under the lock: the server may have moved
             _safety(planned.plan, prepared, max_deletes, options)
             report = _execute(client, planned, options)
         report.seconds = time.monotonic() - started

@@ -48,6 +48,7 @@ dask-worker-space/
 .git/
 .hg/
 .reconcile/
+.reconcile-bundle.json
 """.split()
 
 CHUNK = 1 << 20
@@ -98,15 +99,15 @@ class HashCache:
         if file is not None and file.is_file():
             try:
                 loaded = json.loads(file.read_text(encoding="utf-8"))
-                if isinstance(loaded, dict) and loaded.get("version") == 1:
-                    self.entries = loaded.get("files", {})
+                if isinstance(loaded, dict) and loaded.get("version") == 1 and isinstance(loaded.get("files"), dict):
+                    self.entries = loaded["files"]
             except (OSError, ValueError):
                 self.entries = {}
 
     def sha256(self, path: Path, st: os.stat_result) -> str:
         key = str(path)
         hit = self.entries.get(key)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+        if isinstance(hit, list) and len(hit) == 3 and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
             return hit[2]
         digest = _hash_file(path)
         self.reads += 1

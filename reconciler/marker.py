@@ -31,11 +31,20 @@ class Marker:
             return None
         if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("files"), dict):
             return None
+        if not all(isinstance(p, str) and _safe(p) for p in data["files"]):
+            return None  # a path that could reach outside the location: never act on it
         return cls(str(data.get("bundle")), data["files"])
 
     @classmethod
     def of(cls, bundle: Bundle) -> "Marker":
         return cls(bundle.digest, {f.path: f.to_json() for f in bundle.files})
+
+
+def _safe(path: str) -> bool:
+    if not path or path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        return False
+    parts = path.replace("\\", "/").split("/")
+    return all(part not in ("", ".", "..") for part in parts)
 
 
 @dataclass(frozen=True)

@@ -77,16 +77,16 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
         if "://" not in base:
             raise ReconcileError(f"storage {block}: basepath {base!r} is not a URL like s3://bucket/path")
         protocol, rest = base.split("://", 1)
-        return Target(block, protocol, dict(data.get("settings") or {}), _join(rest, sub))
+        return Target(block, protocol, dict(data.get("settings") or {}), _join(rest, sub.lstrip("/")))
     if slug == "s3":
         options = _present({"key": data.get("aws_access_key_id"), "secret": data.get("aws_secret_access_key")})
-        return Target(block, "s3", options, _join(_bucket(block, data), sub))
+        return Target(block, "s3", options, _join(_bucket(block, data), sub.lstrip("/")))
     if slug == "gcs":
         info = data.get("service_account_info")
         options: dict[str, Any] = _present({"project": data.get("project")})
         if info:
             options["token"] = json.loads(info) if isinstance(info, str) else info
-        return Target(block, "gcs", options, _join(_bucket(block, data), sub))
+        return Target(block, "gcs", options, _join(_bucket(block, data), sub.lstrip("/")))
     if slug == "azure":
         options = _present({
             "connection_string": data.get("azure_storage_connection_string"),
@@ -96,11 +96,14 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
             "client_id": data.get("azure_storage_client_id"),
             "client_secret": data.get("azure_storage_client_secret"),
         })
-        return Target(block, "az", options, _join(_bucket(block, data), sub))
+        bucket = _bucket(block, data)
+        if data.get("azure_storage_container"):  # Prefect: az://<container>@<account>…/<bucket_path>
+            bucket = f"{data['azure_storage_container']}/{bucket.lstrip('/')}"
+        return Target(block, "az", options, _join(bucket, sub.lstrip("/")))
     if slug == "smb":
         options = _present({"host": data.get("smb_host"), "username": data.get("smb_username"),
                             "password": data.get("smb_password"), "port": data.get("smb_port")})
-        return Target(block, "smb", options, _join(str(data.get("share_path") or ""), sub))
+        return Target(block, "smb", options, _join(str(data.get("share_path") or ""), sub.lstrip("/")))
     raise ReconcileError(f"storage {block}: block type {slug!r} is not a storage reconcile can upload to "
                          "(local-file-system, remote-file-system, s3, gcs, azure, smb; github and "
                          "gitlab-repository are read-only)")

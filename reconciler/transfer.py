@@ -34,21 +34,22 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
     try:
         if local:
             fs.makedirs(target.root, exist_ok=True)
+        # removals first: a path may turn from a file into a directory (or back)
+        for rel in plan.remove:
+            _remove(fs, target.root, rel)
         for rel in plan.write:
             entry = files[rel]
             remote = posixpath.join(target.root, rel)
+            source = str(bundle.root / rel)
             if local:
                 fs.makedirs(posixpath.dirname(remote), exist_ok=True)
-            fs.put_file(str(bundle.root / rel), remote)
+                if os.path.exists(remote) and os.path.samefile(source, remote):
+                    continue  # the storage is the bundle directory itself (as Prefect allows)
+            fs.put_file(source, remote)
             if local:
                 os.chmod(remote, 0o755 if entry.executable else 0o644)
             written += entry.size
             progress(entry.size)
-        for rel in plan.remove:
-            try:
-                fs.rm_file(posixpath.join(target.root, rel))
-            except FileNotFoundError:
-                pass
         write_marker(fs, target.root, Marker.of(bundle))
     except ReconcileError:
         raise
@@ -56,6 +57,24 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         raise ReconcileError(f"upload of {plan.bundle} to {target.block} ({target.url}) failed: {text}") from None
     return written
+
+
+def _remove(fs, root: str, rel: str) -> None:
+    """Remove one file, then its parent directories up to the root while they are empty."""
+    try:
+        fs.rm_file(posixpath.join(root, rel))
+    except FileNotFoundError:
+        return
+    parent = posixpath.dirname(rel)
+    while parent:
+        path = posixpath.join(root, parent)
+        try:
+            if not fs.isdir(path) or fs.ls(path):
+                return
+            fs.rmdir(path)
+        except (FileNotFoundError, OSError):
+            return
+        parent = posixpath.dirname(parent)
 
 
 def _is_local(fs) -> bool:

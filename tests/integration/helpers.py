@@ -23,9 +23,11 @@ from typing import Any, Iterator, Optional
 import httpx
 import yaml
 
+from fixture_paths import FIXTURES
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-REAL_WORLD = Path("/work/shared/fixtures/real-world")
+REAL_WORLD = FIXTURES / "real-world"
 MARKER = "###\n### DO NOT EDIT BELOW THIS LINE\n###\n"
 
 # ----------------------------------------------------------------------------- manifests

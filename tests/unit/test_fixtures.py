@@ -15,7 +15,7 @@ import yaml
 from reconciler import desired, manifest
 from reconciler.errors import ManifestErrors
 
-FIXTURES = Path("/work/shared/fixtures")
+from fixture_paths import FIXTURES  # noqa: E402
 PREFECT_DIR = FIXTURES / "prefect-2.20.27"
 REAL_DIR = FIXTURES / "real-world"
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"

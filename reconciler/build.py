@@ -164,7 +164,7 @@ def document(opts: BuildOptions, read_block: BlockReader, cwd: Path,
         "parameters": parameters(opts), "schedule": None, "schedules": schedule(opts, now),
         "is_schedule_active": None, "infra_overrides": overrides,
         "flow_name": info.flow_name, "manifest_path": None, "infrastructure": infrastructure, "storage": storage,
-        "path": path, "entrypoint": entry, "parameter_openapi_schema": info.parameter_openapi_schema,
+        "path": path, "entrypoint": entry, "parameter_openapi_schema": flowscan.manifest_schema(info.parameter_openapi_schema),
         "timestamp": now.isoformat(), "triggers": [], "enforce_parameter_schema": None,
     }, info
 

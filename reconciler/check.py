@@ -71,15 +71,16 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
     except ReconcileError as exc:
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint", str(exc)))
         return found, None
-    code = {"flow_name": info.flow_name, "parameter_openapi_schema": info.parameter_openapi_schema}
+    written = flowscan.manifest_schema(info.parameter_openapi_schema)   # as a manifest holds it
+    code = {"flow_name": info.flow_name, "parameter_openapi_schema": written}
     if spec.flow_name != info.flow_name:
         found.append(Finding(manifest.display, where("flow_name"), "flow_name",
                              f"the file says {spec.flow_name!r}, the code says {info.flow_name!r}"))
     schema = spec.parameter_openapi_schema or {}
     if strict:
-        if schema != info.parameter_openapi_schema:
+        if schema != written:
             found.append(Finding(manifest.display, where("parameter_openapi_schema"), "parameter_openapi_schema",
-                                 f"the file says {_short(schema)}, the code says {_short(info.parameter_openapi_schema)}"))
+                                 f"the file says {_short(schema)}, the code says {_short(written)}"))
     else:
         for difference in flowscan.schema_equivalent(schema, info.parameter_openapi_schema):
             found.append(Finding(manifest.display, where("parameter_openapi_schema"), "parameter_openapi_schema",

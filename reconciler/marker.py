@@ -18,9 +18,14 @@ NAME = ".reconcile-bundle.json"
 class Marker:
     digest: str
     files: dict[str, dict[str, Any]]     # relative path → {"sha256", "size", "exec"}
+    complete: bool = True                # False while an upload is under way (or crashed part-way)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "bundle": self.digest, "files": self.files}
+        return {"version": 1, "bundle": self.digest, "files": self.files, "complete": self.complete}
+
+    def started(self) -> "Marker":
+        """What the location says while an upload runs: its files can no longer be trusted."""
+        return Marker(self.digest, self.files, complete=False)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Optional["Marker"]:
@@ -33,7 +38,7 @@ class Marker:
             return None
         if not all(isinstance(p, str) and _safe(p) for p in data["files"]):
             return None  # a path that could reach outside the location: never act on it
-        return cls(str(data.get("bundle")), data["files"])
+        return cls(str(data.get("bundle")), data["files"], complete=data.get("complete", True) is not False)
 
     @classmethod
     def of(cls, bundle: Bundle) -> "Marker":
@@ -64,10 +69,14 @@ class Delta:
 
 
 def delta(bundle: Bundle, marker: Optional[Marker]) -> Delta:
-    if marker is not None and marker.digest == bundle.digest:
+    if marker is not None and marker.complete and marker.digest == bundle.digest:
         return Delta((), ())
     known = marker.files if marker is not None else {}
-    write = tuple(f for f in bundle.files if known.get(f.path) != f.to_json())
+    if marker is not None and not marker.complete:
+        # a crashed upload: any file may hold either version, so every file is written again
+        write = bundle.files
+    else:
+        write = tuple(f for f in bundle.files if known.get(f.path) != f.to_json())
     paths = {f.path for f in bundle.files}
     remove = tuple(sorted(p for p in known if p not in paths))
     if not write and not remove:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from typing import Callable
+from typing import Callable, Optional
 
 from .bundle import Bundle
 from .errors import ReconcileError
@@ -24,7 +24,11 @@ def write_marker(fs, root: str, marker: Marker) -> None:
 
 
 def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int], None] = lambda n: None) -> int:
-    """Write the planned files, remove the planned ones, then the marker; return the bytes written."""
+    """Mark the location as changing, write the planned files, remove the planned ones, then the marker.
+
+    A marker already there is first rewritten as incomplete, so a crash part-way never leaves a marker
+    claiming files that were not written, even if the code is later reverted to what it described.
+    """
     if bundle.digest != plan.digest:
         raise ReconcileError(f"{plan.bundle}: the files changed since the plan was made; run plan again")
     fs = target.filesystem()
@@ -34,6 +38,9 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
     try:
         if local:
             fs.makedirs(target.root, exist_ok=True)
+        before = _current_marker(fs, target.root)
+        if before is not None:
+            write_marker(fs, target.root, before.started())
         # removals first: a path may turn from a file into a directory (or back)
         for rel in plan.remove:
             _remove(fs, target.root, rel)
@@ -57,6 +64,13 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         raise ReconcileError(f"upload of {plan.bundle} to {target.block} ({target.url}) failed: {text}") from None
     return written
+
+
+def _current_marker(fs, root: str) -> Optional[Marker]:
+    try:
+        return Marker.from_bytes(fs.cat_file(posixpath.join(root, NAME)))
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def _remove(fs, root: str, rel: str) -> None:

@@ -143,3 +143,23 @@ def test_marker_with_a_damaged_file_entry_rewrites_only_that_file(many):
     m["files"]["pkg2/mod2.py"] = "garbage"
     d = delta(b, Marker.from_bytes(json.dumps(m).encode()))
     assert [f.path for f in d.write] == ["pkg2/mod2.py"]
+
+
+def test_an_incomplete_marker_makes_every_file_upload_again(tmp_path):
+    """A crash between the files and the final marker: even code reverted to the old marker's state uploads."""
+    root = tmp_path / "b"
+    root.mkdir()
+    (root / "a.py").write_text("A = 1\n")
+    (root / "b.py").write_text("B = 1\n")
+    bundle = bundle_of(root)
+    old = Marker.of(bundle)
+    assert delta(bundle, old).empty
+    crashed = Marker.from_bytes(json.dumps(old.started().to_json()).encode())
+    assert crashed is not None and not crashed.complete and crashed.digest == old.digest
+    change = delta(bundle, crashed)
+    assert [f.path for f in change.write] == ["a.py", "b.py"] and change.remove == ()
+
+
+def test_a_marker_without_the_complete_key_is_complete():
+    raw = json.dumps({"version": 1, "bundle": "x", "files": {}}).encode()
+    assert Marker.from_bytes(raw).complete

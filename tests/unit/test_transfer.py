@@ -211,7 +211,8 @@ def test_second_upload_writes_only_the_changed_files_removes_the_gone_ones_marke
     assert sorted(p for m, p in calls if m == "put_file") == ["lib/extra.py", "lib/util.py"]
     assert [p for m, p in calls if m == "rm_file"] == ["lib/data.json"]
     assert calls[-1] == ("pipe_file", NAME)
-    assert [m for m, _ in calls].count("pipe_file") == 1
+    # the marker is written twice: first marked incomplete, before any file; last, complete
+    assert calls[0] == ("pipe_file", NAME) and [m for m, _ in calls].count("pipe_file") == 2
     assert written == len("def fetch(): return 'new'\n") + len("EXTRA = 1\n")
     assert place.files() == {"flow.py", "lib/extra.py", "lib/util.py", "run.sh", NAME}
     assert place.read("lib/util.py") == b"def fetch(): return 'new'\n"

@@ -141,6 +141,30 @@ def status_cmd(
         raise typer.Exit(2)
 
 
+@app.command("export")
+def export_cmd(
+    outdir: Annotated[Path, typer.Argument(help="Directory to write <flow>/<name>-deployment.yaml files into.")],
+    source: Annotated[Optional[str], typer.Option("--source", help="Only the deployments this source manages.")] = None,
+    flow: Annotated[Optional[list[str]], typer.Option("--flow", help="Only this flow's deployments (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite manifests that already exist.")] = False,
+    api_url: UrlOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Write a manifest for each deployment on the server (adopt an existing server into git)."""
+    from . import export as export_mod
+    with engine.connect(_options(api_url=api_url, verbose=verbose)) as client:
+        outcome = export_mod.export(client, outdir, source=source, flows=flow or (), force=force)
+    for target, item in outcome.written:
+        print(f"wrote {target}  ({item.identity})")
+    for target, item in outcome.skipped:
+        _say(f"skipped {target}: it exists (--force overwrites it)")
+    for warning in outcome.warnings:
+        _say(f"warning: {warning}")
+    total = len(outcome.written) + len(outcome.skipped)
+    print(f"Exported {total} deployment{'s' if total != 1 else ''} to {outdir}: {len(outcome.written)} written, "
+          f"{len(outcome.skipped)} skipped (already there).")
+
+
 class _progress:
     """A rich progress bar on stderr while applying, when stderr is a terminal."""
 
@@ -209,3 +233,5 @@ def main(argv: Optional[list[str]] = None) -> int:
         _say(f"internal error: {type(exc).__name__}: {exc} (traceback in {log}; please report it)")
         return 3
     return 0
+
+from . import cli_code  # noqa: E402,F401 - registers build, check and schema on the app

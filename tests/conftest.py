@@ -8,6 +8,10 @@ Set ``RECONCILE_TEST_API_URL`` (e.g. ``http://127.0.0.1:4200/api``) to use a
 server that is already running; ``.ci/run`` does that. Otherwise a server is
 started from ``<repo>/.venvs/prefect-2.20`` (built on first use) with its home
 and SQLite database in a pytest temp dir, and stopped at the end of the session.
+
+``s3_endpoint`` (session) is an S3-compatible endpoint for the upload tests:
+moto's server mode (the dev extra ``moto[server]``) on a free loopback port,
+or the URL in ``RECONCILE_TEST_S3_ENDPOINT`` when that is set.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -26,6 +33,7 @@ REPO_ROOT = TESTS_DIR.parent
 INTEGRATION_DIR = TESTS_DIR / "integration"
 SERVER_VENV = REPO_ROOT / ".venvs" / "prefect-2.20"
 API_URL_ENV = "RECONCILE_TEST_API_URL"
+S3_ENDPOINT_ENV = "RECONCILE_TEST_S3_ENDPOINT"
 
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
@@ -79,3 +87,76 @@ def prefect_env(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 def unique() -> str:
     """Short random suffix for flow, deployment and source names (shared server)."""
     return uuid.uuid4().hex[:8]
+
+
+def _answers_http(url: str, timeout: float = 2.0) -> bool:
+    """True when something at ``url`` speaks HTTP (any status: S3 answers 403/404 to a bare GET)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _moto_command(port: int) -> list[str]:
+    # The console script sits next to this interpreter in the test venv (do not resolve the
+    # venv's python symlink: that would leave the venv).
+    script = Path(sys.executable).parent / "moto_server"
+    args = ["-H", prefect_server.HOST, "-p", str(port)]
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "moto.server", *args]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Endpoint URL (``http://127.0.0.1:PORT``) of an S3-compatible server: moto in server mode."""
+    given = os.environ.get(S3_ENDPOINT_ENV, "").strip()
+    if given:
+        url = given.rstrip("/")
+        if not _answers_http(url, timeout=10):
+            pytest.fail(f"{S3_ENDPOINT_ENV}={given!r} does not answer HTTP", pytrace=False)
+        yield url
+        return
+
+    try:
+        import moto.server  # noqa: F401  (only to give a clear message when the dev extra is missing)
+    except ImportError:
+        pytest.fail("the S3 upload tests need moto's server mode: pip install -e '.[dev]' (moto[server])",
+                    pytrace=False)
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    process = None
+    url = ""
+    for _ in range(3):  # the free port may be taken between choosing it and binding it
+        port = prefect_server.free_port()
+        url = f"http://{prefect_server.HOST}:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(_moto_command(port), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline and not _answers_http(url):
+            time.sleep(0.2)
+        if process.poll() is None and _answers_http(url):
+            break
+        _stop(process)
+        process = None
+    if process is None:
+        pytest.fail(f"could not start moto_server; last lines of {log_path}:\n"
+                    f"{prefect_server.log_tail(log_path)}", pytrace=False)
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

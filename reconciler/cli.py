@@ -177,17 +177,37 @@ class _progress:
         if not self.enabled:
             return self.options
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
-        self.bar = Progress(TextColumn("applying"), BarColumn(), MofNCompleteColumn(),
+        from .render.values import size
+
+        # one live display (rich allows one at a time): a task for the actions, one for upload bytes
+        self.bar = Progress(TextColumn("{task.fields[what]:<10}"), BarColumn(), TextColumn("{task.fields[done]}"),
                             TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
         self.bar.start()
-        task = self.bar.add_task("", total=None)
+        task = self.bar.add_task("", total=None, what="applying", done="")
+        upload_task = None
+
+        def start(plan) -> None:
+            nonlocal upload_task
+            steps = len(plan.uploads) + sum(1 for a in plan.actions if a.action != "noop")
+            self.bar.update(task, total=steps, done=f"0/{steps}")
+            total = sum(u.bytes for u in plan.uploads)
+            if total:
+                upload_task = self.bar.add_task("", total=total, what="uploading", done=f"0 B/{size(total)}")
 
         def advance(result: Result) -> None:
-            self.bar.update(task, advance=1, description=result.identity)
+            self.bar.advance(task)
+            t = self.bar.tasks[task]
+            self.bar.update(task, description=result.identity, done=f"{int(t.completed)}/{int(t.total or 0)}")
 
-        self.options.on_result = advance
+        def sent(n: int) -> None:
+            if upload_task is not None:
+                self.bar.advance(upload_task, n)
+                t = self.bar.tasks[upload_task]
+                self.bar.update(upload_task, done=f"{size(int(t.completed))}/{size(int(t.total or 0))}")
+
+        self.options.on_start, self.options.on_result, self.options.on_bytes = start, advance, sent
         return self.options
 
     def __exit__(self, *exc: object) -> None:

@@ -46,6 +46,7 @@ class Options:
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     on_result: Listener = field(default=lambda result: None)
     on_bytes: Callable[[int], None] = field(default=lambda n: None)
+    on_start: Callable[[Plan], None] = field(default=lambda plan: None)   # the plan about to be applied
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ def _execute(client: PrefectClient, planned: Planned, options: Options) -> Repor
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
                       on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
                       on_bytes=options.on_bytes)
+    options.on_start(planned.plan)
     report = applier.run(planned.plan)
     plan = planned.plan
     report.notices.extend(plan.notices)

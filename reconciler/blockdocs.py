@@ -44,7 +44,7 @@ class BlockIds:
         if ref.slug not in self._scanned:
             self._scanned.add(ref.slug)
             body = {"block_documents": {"is_anonymous": {"eq_": True}},
-                    "block_types": {"slug": {"any_": [ref.slug]}}, "sort": "NAME_ASC"}
+                    "block_types": {"slug": {"any_": [ref.slug]}}, "sort": "NAME_ASC", "include_secrets": True}
             for raw in self.client.paged("block_documents/filter", body):
                 doc = BlockDoc.from_api(raw)
                 self.live.blocks.setdefault(doc.id, doc)

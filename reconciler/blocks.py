@@ -6,7 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
-MASK = "**********"  # what Prefect writes in place of a secret value
+MASK = "**********"  # what Prefect writes in place of a secret value (the API itself answers with 8 stars)
+
+
+def is_mask(value: Any) -> bool:
+    return isinstance(value, str) and len(value) >= 8 and set(value) == {"*"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,6 @@ def masked_key(data: Any, path: tuple = ()) -> Optional[tuple]:
             found = masked_key(value, path + (index,))
             if found is not None:
                 return found
-    elif data == MASK:
+    elif is_mask(data):
         return path
     return None

@@ -162,7 +162,13 @@ def _parameter_schema(m: Manifest) -> Optional[dict[str, Any]]:
     schema = m.spec.parameter_openapi_schema
     if schema is None:
         return None
-    return copy.deepcopy(schema)
+    return without_nulls(copy.deepcopy(schema))
+
+
+def without_nulls(schema: dict[str, Any]) -> dict[str, Any]:
+    """`required: null` / `definitions: null` as Prefect writes them mean "none"; the API refuses a null
+    `required` when it enforces the schema, so both sides are compared and sent without them."""
+    return {k: v for k, v in schema.items() if v is not None}
 
 
 def _check_parameters(m: Manifest, parameters: dict[str, Any], schema: Optional[dict[str, Any]]) -> None:

@@ -104,7 +104,9 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
     blocks: dict[str, BlockDoc] = {}
     ids = sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"), d.get("storage_document_id")) if i})
     if ids:
-        for raw in client.paged("block_documents/filter", {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}}):
+        # with secrets: an anonymous block is matched by its whole content (the data is never printed or saved)
+        body = {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}, "include_secrets": True}
+        for raw in client.paged("block_documents/filter", body):
             doc = BlockDoc.from_api(raw)
             blocks[doc.id] = doc
     wanted = _named_refs(desired)

@@ -24,6 +24,7 @@ class RetryTransport(httpx.BaseTransport):
         attempts: int = 6,
         base_delay: float = 0.25,
         max_delay: float = 8.0,
+        busy_budget: float = 60.0,
         log: Optional[TextIO] = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -33,9 +34,13 @@ class RetryTransport(httpx.BaseTransport):
         self.max_delay = max_delay
         self.log = log
         self.sleep = sleep
+        self.busy_budget = busy_budget  # seconds of 503 ("database is locked") retries per request
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        for attempt in range(1, self.attempts + 1):
+        busy_waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
             started = time.monotonic()
             try:
                 response = self.inner.handle_request(request)
@@ -47,15 +52,19 @@ class RetryTransport(httpx.BaseTransport):
                 self.sleep(self._backoff(attempt))
                 continue
             self._note(request, str(response.status_code), started)
-            if response.status_code not in RETRY_STATUS or attempt == self.attempts:
+            # A busy SQLite server refused before acting (503): keep trying for a while, not a count.
+            busy = response.status_code == 503 and busy_waited < self.busy_budget
+            if response.status_code not in RETRY_STATUS or (attempt >= self.attempts and not busy):
                 return response
             if response.status_code in (502, 504) and not _idempotent(request):
                 return response  # a gateway error says nothing about whether the write happened
             retry_after = self._retry_after(response)
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            delay = retry_after if retry_after is not None else self._backoff(min(attempt, self.attempts))
+            delay = min(delay, self.max_delay * 4)
+            if response.status_code == 503:
+                busy_waited += delay
             response.close()
-            self.sleep(min(delay, self.max_delay * 4))
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))

@@ -43,7 +43,7 @@ class V2Adapter:
             "path": dep.get("path"),
             "entrypoint": dep.get("entrypoint"),
             "manifest_path": dep.get("manifest_path"),
-            "parameter_openapi_schema": dep.get("parameter_openapi_schema"),
+            "parameter_openapi_schema": _without_nulls(dep.get("parameter_openapi_schema")),
             "enforce_parameter_schema": bool(dep.get("enforce_parameter_schema")),
         }
 
@@ -76,6 +76,10 @@ class V2Adapter:
         if "storage" in changed:
             body["storage_document_id"] = storage_id
         return body
+
+
+def _without_nulls(schema: Any) -> Any:
+    return {k: v for k, v in schema.items() if v is not None} if isinstance(schema, dict) else schema
 
 
 def adapter_for(version: str) -> V2Adapter:

@@ -147,11 +147,12 @@ def test_parameter_schema_change_uses_the_upsert_with_the_complete_body():
             "schedules", "paused", "infra_overrides", "infrastructure_document_id", "storage_document_id", "path",
             "entrypoint", "manifest_path", "parameter_openapi_schema", "enforce_parameter_schema"} <= set(body)
     assert body["name"] == "hourly" and body["flow_id"] == dep["flow_id"]
-    assert body["parameter_openapi_schema"] == schema
+    assert body["parameter_openapi_schema"] == {k: v for k, v in schema.items() if v is not None}
     assert body["tags"] == ["cats"] and body["paused"] is False
     assert body["parameters"] == {"url": "https://catfact.ninja/facts"}
     assert body["infrastructure_document_id"] == dep["infrastructure_document_id"]
-    assert fake.deployments[dep["id"]]["parameter_openapi_schema"] == schema  # same deployment, replaced
+    stored = fake.deployments[dep["id"]]["parameter_openapi_schema"]  # same deployment, replaced
+    assert stored == {k: v for k, v in schema.items() if v is not None}
     assert replan(fake, [wanted]) == {"Cat Facts/hourly": "noop"}
 
 

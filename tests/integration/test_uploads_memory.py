@@ -35,7 +35,7 @@ def crash_before_the_final_marker(monkeypatch, digest: str) -> None:
     real = reconciler.transfer.write_marker
 
     def write_marker(fs, root, marker):
-        if marker.digest == digest:
+        if marker.digest == digest and getattr(marker, "complete", True):
             raise OSError("simulated crash before the marker")
         return real(fs, root, marker)
 
@@ -146,3 +146,36 @@ def test_after_a_crash_before_the_marker_reverting_the_code_still_uploads_it_aga
         "the storage holds code its marker does not describe, yet the plan shows no upload")
     assert apply(project.root, **kwargs).exit_code == 0
     assert fs.cat_file(f"{location}/{module}") == original
+
+
+@pytest.mark.parametrize("first_upload", [False, True], ids=["after-an-upload", "first-upload"])
+def test_a_file_added_by_a_crashed_upload_is_removed_once_the_code_no_longer_has_it(
+        server, prefect_api_url, tmp_path, unique, memory_root, monkeypatch, first_upload):
+    """The crashed upload wrote `added.py`; the code then drops it again: storage must not keep it."""
+    monkeypatch.chdir(tmp_path)
+    fs = fsspec.filesystem("memory")
+    project = Project(prefect_api_url, tmp_path, unique, "up-mem")
+    basepath = f"memory://{memory_root.lstrip('/')}/bundles"
+    block = make_block(server, SLUG, f"it-mem-{unique}", {"basepath": basepath, "settings": {}})
+    location = f"{memory_root}/bundles/code"
+    kwargs = {"api_url": prefect_api_url, "source": project.source}
+    project.write(many_files(4))
+    project.add_manifest(upload_manifest(project.flow, "only", block_ref(block, SLUG, basepath=basepath), "code"))
+    if not first_upload:
+        assert apply(project.root, **kwargs).exit_code == 0
+
+    (project.root / "added.py").write_text("import os\n", encoding="utf-8")
+    [pending] = plan(project.root, **kwargs).uploads
+    assert "added.py" in pending.write
+    with monkeypatch.context() as patch:
+        crash_before_the_final_marker(patch, pending.digest)
+        assert apply(project.root, **kwargs).exit_code == 1
+    assert fs.exists(f"{location}/added.py")           # the crash left it there
+
+    (project.root / "added.py").unlink()
+    assert apply(project.root, **kwargs).exit_code == 0
+    stored = {path[len(location) + 1:] for path in fs.find(location)}
+    assert stored == set(bundle_files(project.root)) | {MARKER_NAME}, (
+        f"left at the storage though the code no longer has it: "
+        f"{sorted(stored - set(bundle_files(project.root)) - {MARKER_NAME})}")
+    assert not plan(project.root, **kwargs).has_changes

@@ -36,6 +36,8 @@ UrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="Prefect API UR
                                                "reconcile.yaml, the Prefect profile, else an embedded server).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Log every HTTP request to stderr.")]
 ExitOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors.")]
+SkipUploadOpt = Annotated[bool, typer.Option("--skip-upload", help="Deployments only: do not read or upload code "
+                                             "to storage (e.g. a PR check without storage credentials).")]
 
 
 def _colour(stream=None) -> bool:
@@ -69,9 +71,10 @@ def plan_cmd(
     source: SourceOpt = None,
     api_url: UrlOpt = None,
     verbose: VerboseOpt = False,
+    skip_upload: SkipUploadOpt = False,
 ) -> None:
     """Show what apply would change (Terraform-style). Alias: reconcile --dry-run."""
-    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose))
+    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload))
     if out is not None:
         out.write_text(plan.dumps(), encoding="utf-8")
         _say(f"plan saved to {out}; apply it with: reconcile apply {out}")
@@ -94,13 +97,15 @@ def apply_cmd(
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for another apply's lock.")] = 0.0,
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=32, help="Concurrent writes.")] = 4,
     verbose: VerboseOpt = False,
+    skip_upload: SkipUploadOpt = False,
 ) -> None:
     """Make the server match the manifests (or apply a saved plan exactly). Does not prompt."""
     if dry_run:
-        plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose)
+        plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose, skip_upload)
         return
     options = _options(api_url=api_url, source=source, allow_deletes=allow_deletes, max_deletes=max_deletes,
-                       allow_empty=allow_empty, lock_timeout=lock_timeout, parallelism=parallelism, verbose=verbose)
+                       allow_empty=allow_empty, lock_timeout=lock_timeout, parallelism=parallelism, verbose=verbose,
+                       skip_upload=skip_upload)
     with _progress(options, enabled=fmt is Format.text) as options:
         if path.is_file() and path.suffix == ".json":
             report = saved.apply_saved(path, options)
@@ -128,9 +133,10 @@ def status_cmd(
     source: SourceOpt = None,
     api_url: UrlOpt = None,
     verbose: VerboseOpt = False,
+    skip_upload: SkipUploadOpt = False,
 ) -> None:
     """Per deployment: in sync, drifted, missing, unmanaged (or orphaned, conflict)."""
-    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose))
+    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload))
     if fmt is Format.json:
         sys.stdout.write(json.dumps(status_mod.to_json(plan), indent=2) + "\n")
     elif fmt is Format.markdown:

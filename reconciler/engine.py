@@ -43,6 +43,7 @@ class Options:
     lock_ttl: float = 600.0
     verbose: bool = False
     prune: bool = True            # False: apply some manifests without deleting the source's others
+    skip_upload: bool = False     # plan and apply deployments only: never read or write code storage
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     on_result: Listener = field(default=lambda result: None)
     on_bytes: Callable[[int], None] = field(default=lambda n: None)
@@ -78,7 +79,7 @@ def prepare(path: Path, options: Options) -> Prepared:
                   if d.storage is None else d for d in wanted]
     source = options.source or cfg.source or default_name(root)
     notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
-    code = bundles_mod.collect_all(root, cfg, wanted)
+    code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
     notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
     return Prepared(root, cfg, wanted, source, notices, code)
 

@@ -81,6 +81,22 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
     if slug == "s3":
         options = _present({"key": data.get("aws_access_key_id"), "secret": data.get("aws_secret_access_key")})
         return Target(block, "s3", options, _join(_bucket(block, data), sub.lstrip("/")))
+    if slug == "gcs-bucket":  # prefect-gcp's GcsBucket: bucket + bucket_folder, credentials in a nested block
+        creds = data.get("gcp_credentials") or {}
+        info = creds.get("service_account_info") if isinstance(creds, dict) else None
+        options = _present({"project": creds.get("project") if isinstance(creds, dict) else None})
+        if info:
+            options["token"] = json.loads(info) if isinstance(info, str) else info
+        bucket = _join(str(data.get("bucket") or ""), str(data.get("bucket_folder") or "").strip("/"))
+        return Target(block, "gcs", options, _join(bucket, sub.lstrip("/")))
+    if slug == "s3-bucket":  # prefect-aws's S3Bucket: bucket_name + bucket_folder, nested aws-credentials
+        creds = data.get("credentials") or {}
+        options = _present({"key": creds.get("aws_access_key_id"), "secret": creds.get("aws_secret_access_key")})
+        endpoint = ((creds.get("aws_client_parameters") or {}).get("endpoint_url") if isinstance(creds, dict) else None)
+        if endpoint:
+            options["client_kwargs"] = {"endpoint_url": endpoint}
+        bucket = _join(str(data.get("bucket_name") or ""), str(data.get("bucket_folder") or "").strip("/"))
+        return Target(block, "s3", options, _join(bucket, sub.lstrip("/")))
     if slug == "gcs":
         info = data.get("service_account_info")
         options: dict[str, Any] = _present({"project": data.get("project")})
@@ -105,8 +121,8 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
                             "password": data.get("smb_password"), "port": data.get("smb_port")})
         return Target(block, "smb", options, _join(str(data.get("share_path") or ""), sub.lstrip("/")))
     raise ReconcileError(f"storage {block}: block type {slug!r} is not a storage reconcile can upload to "
-                         "(local-file-system, remote-file-system, s3, gcs, azure, smb; github and "
-                         "gitlab-repository are read-only)")
+                         "(local-file-system, remote-file-system, s3, s3-bucket, gcs, gcs-bucket, azure, smb; github "
+                         "and gitlab-repository are read-only); use --skip-upload to reconcile deployments only")
 
 
 def _bucket(block: str, data: dict[str, Any]) -> str:

@@ -135,7 +135,8 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         with open(log_path, "ab") as log:
             process = subprocess.Popen(_moto_command(port), stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                       stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                       preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 60
         while process.poll() is None and time.monotonic() < deadline and not _answers_http(url):
             time.sleep(0.2)
@@ -150,6 +151,17 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         _stop(process)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it when pytest dies without its teardown (killed)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -2,7 +2,8 @@
 
 The storage is a real remote-file-system block on the server whose basepath is `memory://…`;
 the memory filesystem is process-wide, so what reconcile wrote can be read back here. A crash
-between the files and the marker is simulated by making `reconciler.transfer.write_marker` raise.
+between the files and the marker is simulated by making `reconciler.transfer.write_marker` raise
+when it is about to write the final (complete) marker of the new bundle.
 """
 from __future__ import annotations
 

@@ -189,7 +189,7 @@ def test_repository_blocks_are_read_only(slug, data, described):
     assert "ghp_x" not in t.describe()
 
 
-@pytest.mark.parametrize("slug", ["docker-container", "s3-bucket", "process", "json"])
+@pytest.mark.parametrize("slug", ["docker-container", "azure-blob-storage-container", "process", "json"])
 def test_unknown_block_type_is_a_one_line_error(slug):
     message = one_line_error(slug, {"bucket_path": "b"}, block=f"{slug}/code")
     assert repr(slug) in message and f"{slug}/code" in message
@@ -245,3 +245,17 @@ def test_s3_target_filesystem_gets_the_block_credentials():
                                          "aws_secret_access_key": "s3cr3t"}, None)
     fs = t.filesystem()
     assert (fs.key, fs.secret) == ("AKIA", "s3cr3t")
+
+
+def test_prefect_collection_buckets_map_to_their_filesystems():
+    """prefect-aws's S3Bucket and prefect-gcp's GcsBucket, with their nested credential blocks."""
+    from reconciler.storage import target
+    s3 = target("s3-bucket", "s3-bucket/flows", {
+        "bucket_name": "acme", "bucket_folder": "prod/",
+        "credentials": {"aws_access_key_id": "AK", "aws_secret_access_key": "SK",
+                        "aws_client_parameters": {"endpoint_url": "http://127.0.0.1:9000"}}}, "etl")
+    assert (s3.protocol, s3.root) == ("s3", "acme/prod/etl")
+    assert s3.options == {"key": "AK", "secret": "SK", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000"}}
+    gcs = target("gcs-bucket", "gcs-bucket/flows", {"bucket": "acme", "bucket_folder": "",
+                                                    "gcp_credentials": {"project": "p1"}}, "/etl")
+    assert (gcs.protocol, gcs.root, gcs.options) == ("gcs", "acme/etl", {"project": "p1"})

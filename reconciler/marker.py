@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from .bundle import Bundle, FileEntry
 
@@ -23,9 +23,13 @@ class Marker:
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, "bundle": self.digest, "files": self.files, "complete": self.complete}
 
-    def started(self) -> "Marker":
-        """What the location says while an upload runs: its files can no longer be trusted."""
-        return Marker(self.digest, self.files, complete=False)
+    def started(self, adding: Iterable[str] = ()) -> "Marker":
+        """What the location says while an upload runs: its files can no longer be trusted, and the
+        files being added are listed so a later upload removes them if the code drops them."""
+        files = dict(self.files)
+        for path in adding:
+            files.setdefault(path, {"sha256": "", "size": -1, "exec": False})
+        return Marker(self.digest, files, complete=False)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Optional["Marker"]:

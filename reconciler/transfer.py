@@ -38,9 +38,8 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
     try:
         if local:
             fs.makedirs(target.root, exist_ok=True)
-        before = _current_marker(fs, target.root)
-        if before is not None:
-            write_marker(fs, target.root, before.started())
+        before = _current_marker(fs, target.root) or Marker("", {})
+        write_marker(fs, target.root, before.started(plan.write))
         # removals first: a path may turn from a file into a directory (or back)
         for rel in plan.remove:
             _remove(fs, target.root, rel)

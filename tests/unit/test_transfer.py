@@ -181,8 +181,9 @@ def test_first_upload_writes_every_file_then_the_marker_last(tmp_path, place):
     puts = [p for m, p in calls if m == "put_file"]
     assert sorted(puts) == ["flow.py", "lib/data.json", "lib/util.py", "run.sh"]
     assert len(puts) == len(set(puts))
-    assert [c for c in calls if c[0] == "pipe_file"] == [("pipe_file", NAME)]
-    assert calls[-1] == ("pipe_file", NAME)
+    # the marker goes first as "incomplete" (listing what is being added), and last as the real one
+    assert [c for c in calls if c[0] == "pipe_file"] == [("pipe_file", NAME), ("pipe_file", NAME)]
+    assert calls[0] == ("pipe_file", NAME) and calls[-1] == ("pipe_file", NAME)
     assert written == bundle.size
     assert place.files() == {"flow.py", "lib/data.json", "lib/util.py", "run.sh", NAME}
     for f in bundle.files:
@@ -306,8 +307,12 @@ def test_failing_file_write_stops_before_the_marker(tmp_path, place):
     with pytest.raises(ReconcileError) as info:
         upload(place.target, bundle, plan_for(place, bundle))
     assert "No space left on device" in one_line(info)
-    assert "pipe_file" not in [m for m, _ in place.calls()]
-    assert NAME not in place.files()
+    # only the "incomplete" marker was written (before any file): it never claims the upload happened
+    assert [m for m, _ in place.calls()].count("pipe_file") == 1
+    left = Marker.from_bytes(place.read(NAME))
+    assert left is not None and not left.complete
+    again = plan_for(place, bundle)
+    assert again is not None and len(again.write) == len(bundle.files)
 
 
 def test_bundle_changed_since_the_plan_is_a_one_line_error_and_writes_nothing(tmp_path, place):

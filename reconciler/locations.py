@@ -77,6 +77,7 @@ def read_marker(target: storage_mod.Target) -> Optional[Marker]:
     try:
         raw = fs.cat_file(path)
     except FileNotFoundError:
+        _bucket_exists(fs, target)
         return None
     except IsADirectoryError:
         return None
@@ -87,6 +88,22 @@ def read_marker(target: storage_mod.Target) -> Optional[Marker]:
     except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types (botocore, azure, …)
         raise ReconcileError(f"storage {target.block}: cannot read {target.url}: {_reason(exc)}") from None
     return Marker.from_bytes(raw)
+
+
+BUCKETED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+
+
+def _bucket_exists(fs, target: storage_mod.Target) -> None:
+    """No marker is normal (nothing uploaded yet); no bucket is a mistake, said at plan time."""
+    if target.protocol not in BUCKETED:
+        return
+    bucket = target.root.strip("/").split("/", 1)[0]
+    try:
+        exists = fs.exists(bucket)
+    except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+        raise ReconcileError(f"storage {target.block}: cannot read {target.url}: {_reason(exc)}") from None
+    if not exists:
+        raise ReconcileError(f"storage {target.block}: bucket {bucket!r} does not exist ({target.url})")
 
 
 def _reason(exc: BaseException) -> str:

@@ -107,7 +107,7 @@ CASES = {
     "missing-storage-block": Case(missing_block),
     "json-block-as-storage": Case(json_block),
     "registered-non-storage-block-type": Case(registered_block_type),
-    "s3-bucket-missing": Case(missing_bucket, plan_fails=False),
+    "s3-bucket-missing": Case(missing_bucket),
     "basepath-below-a-regular-file": Case(basepath_below_a_file),
     "bundle-file-is-a-dangling-symlink": Case(dangling_symlink),
     "two-bundle-directories-one-location": Case(two_bundles_one_location),

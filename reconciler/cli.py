@@ -261,3 +261,4 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 from . import cli_code  # noqa: E402,F401 - registers build, check and schema on the app
+from . import cli_triggers  # noqa: E402,F401 - registers serve, hook and watch on the app

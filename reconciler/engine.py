@@ -119,20 +119,29 @@ def _plan(client: PrefectClient, prepared: Prepared, prune: bool = True) -> Plan
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
 
 
-def make_plan(path: Path, options: Options) -> Plan:
+@contextlib.contextmanager
+def _client(options: Options, prepared: Prepared, client: Optional[PrefectClient]) -> Iterator[PrefectClient]:
+    if client is not None:      # a long-running trigger keeps one connection across runs
+        yield client
+        return
+    with connect(options, prepared.config.api_url) as opened:
+        yield opened
+
+
+def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Plan:
     prepared = prepare(path, options)
-    with connect(options, prepared.config.api_url) as client:
-        return _plan(client, prepared).plan
+    with _client(options, prepared, client) as client:
+        return _plan(client, prepared, options.prune).plan
 
 
 def needs_apply(plan: Plan) -> bool:
     return plan.has_changes or plan.inventory_before != plan.inventory_after
 
 
-def apply_path(path: Path, options: Options) -> Report:
+def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:
     prepared = prepare(path, options)
     max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
-    with connect(options, prepared.config.api_url) as client:
+    with _client(options, prepared, client) as client:
         started = time.monotonic()
         planned = _plan(client, prepared, options.prune)
         _safety(planned.plan, prepared, max_deletes, options)

@@ -262,3 +262,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 from . import cli_code  # noqa: E402,F401 - registers build, check and schema on the app
 from . import cli_triggers  # noqa: E402,F401 - registers serve, hook and watch on the app
+from . import cli_serve  # noqa: E402,F401 - registers serve on the app

@@ -400,6 +400,8 @@ class RecordingProxy:
     upstream: str
     requests: list[Recorded] = field(default_factory=list)
     api_url: str = ""
+    hold_writes: Optional[threading.Event] = None   # when given, writes wait until it is set
+    holding: threading.Event = field(default_factory=threading.Event)   # set while a write is held
 
     def __enter__(self) -> "RecordingProxy":
         upstream = httpx.URL(self.upstream)
@@ -407,6 +409,7 @@ class RecordingProxy:
         client = httpx.Client(base_url=origin, timeout=60)
         records = self.requests
         lock = threading.Lock()
+        gate, holding = self.hold_writes, self.holding
 
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
@@ -414,6 +417,9 @@ class RecordingProxy:
                 raw = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "connection", "accept-encoding")}
+                if gate is not None and self.command in ("PATCH", "PUT", "DELETE"):
+                    holding.set()
+                    gate.wait(60)
                 response = client.request(self.command, self.path, content=raw, headers=headers)
                 try:
                     body = json.loads(raw) if raw else None

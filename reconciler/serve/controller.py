@@ -92,7 +92,7 @@ class Worker:
                         self._pending = Request("poll")
                         break
                     wait = self._next_poll - self._clock() if self.interval else None
-                    self._cond.wait(timeout=max(wait, 0.05) if wait is not None else None)
+                    self._cond.wait(timeout=min(max(wait, 0.05), 1.0) if wait is not None else None)  # re-check each second
                 if self._stopping:
                     return
                 request, self._pending = self._pending, None

@@ -1,0 +1,296 @@
+"""The GitHub Action's script: `python -I -m reconciler.triggers.github_action`, run by action.yml.
+
+Inputs arrive as INPUT_* variables (action.yml maps each input explicitly, never into the shell text). The
+installed `reconcile` runs as real subprocesses (`check` + `plan`, or `apply`), so the log shows each command.
+Results go to $GITHUB_STEP_SUMMARY, $GITHUB_OUTPUT and, for a plan on a pull request, one sticky comment.
+
+Nothing from the checkout is executed: `-I` keeps the working directory off sys.path, reconcile reads flow code
+as syntax trees only, and with an API key the API URL never comes from the (pull request's) reconcile.yaml.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+from .github_comments import COMMENT_LIMIT, GitHub, GitHubError, comment_key, fenced, marker, truncate
+from .github_workflow import annotations, command, write_outputs, write_summary
+
+# input name (action.yml) → the variable action.yml sets for this script
+INPUTS = {
+    "path": "INPUT_PATH", "mode": "INPUT_MODE", "api-url": "INPUT_API_URL", "api-key": "INPUT_API_KEY",
+    "source": "INPUT_SOURCE", "comment": "INPUT_COMMENT", "fail-on-changes": "INPUT_FAIL_ON_CHANGES",
+    "github-token": "INPUT_GITHUB_TOKEN", "check": "INPUT_CHECK", "skip-upload": "INPUT_SKIP_UPLOAD",
+}
+# variables the reconcile subprocesses never see (tokens of this run, our inputs with the key in them)
+_SECRET_VARS = ("GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                "ACTIONS_ID_TOKEN_REQUEST_URL")
+
+
+class ActionError(Exception):
+    """Bad inputs or environment: one line, the step fails."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    path: str
+    mode: str
+    api_url: Optional[str]
+    api_key: Optional[str]
+    source: Optional[str]
+    comment: bool
+    fail_on_changes: bool
+    token: Optional[str]
+    check: bool
+    skip_upload: bool
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(INPUTS[name], "").strip().lower()
+    if not value:
+        return default
+    if value not in ("true", "false"):
+        raise ActionError(f"input {name} must be true or false, not {value!r}")
+    return value == "true"
+
+
+def read_inputs(env: Mapping[str, str]) -> Inputs:
+    def get(name: str) -> Optional[str]:
+        return env.get(INPUTS[name], "").strip() or None
+
+    mode = (get("mode") or "plan").lower()
+    if mode not in ("plan", "apply"):
+        raise ActionError(f"input mode must be plan or apply, not {mode!r}")
+    api_key = get("api-key") or env.get("PREFECT_API_KEY", "").strip() or None
+    api_url = get("api-url") or env.get("PREFECT_API_URL", "").strip() or None
+    if api_key and not api_url:
+        raise ActionError("api-key is set but api-url is not: set the api-url input (or PREFECT_API_URL); with a key "
+                          "the URL is never read from reconcile.yaml, which a pull request can change")
+    return Inputs(path=get("path") or ".", mode=mode, api_url=api_url, api_key=api_key, source=get("source"),
+                  comment=_flag(env, "comment", True), fail_on_changes=_flag(env, "fail-on-changes", False),
+                  token=get("github-token"), check=_flag(env, "check", True),
+                  skip_upload=_flag(env, "skip-upload", False))
+
+
+# ----------------------------------------------------------------------------- running reconcile
+
+
+def annotate(ran: "Ran", title: str) -> None:
+    for line in annotations(ran.stderr, title):
+        print(line)
+
+
+@dataclass
+class Ran:
+    args: list[str]
+    code: int
+    stdout: str
+    stderr: str
+
+
+def reconcile_argv() -> list[str]:
+    """The `reconcile` installed next to this interpreter (the action's own virtual environment)."""
+    script = Path(sys.executable).parent / "reconcile"
+    return [str(script)] if script.exists() else [sys.executable, "-I", "-m", "reconciler"]
+
+
+def child_env(env: Mapping[str, str], inputs: Inputs) -> dict[str, str]:
+    out = {k: v for k, v in env.items() if not k.startswith("INPUT_") and k not in _SECRET_VARS}
+    out.pop("PREFECT_API_KEY", None)
+    if inputs.api_key:
+        out["PREFECT_API_KEY"] = inputs.api_key  # by environment: never on a command line
+    out["NO_COLOR"] = "1"
+    out["PYTHONIOENCODING"] = "utf-8"  # read back as UTF-8 below, whatever the runner's locale
+    return out
+
+
+def run(args: list[str], env: Mapping[str, str]) -> Ran:
+    """Run reconcile, echoing its output (commands in it disabled) while keeping a copy."""
+    argv = reconcile_argv() + args
+    print(f"::group::$ reconcile {shlex.join(args)}", flush=True)
+    stop = f"reconcile-{uuid.uuid4().hex}"
+    print(f"::stop-commands::{stop}", flush=True)  # output naming PR content cannot issue workflow commands
+    proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace")
+    streams: dict[str, list[str]] = {"out": [], "err": []}
+
+    def pump(stream, kept: list[str]) -> None:
+        for line in stream:
+            kept.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    threads = [threading.Thread(target=pump, args=(proc.stdout, streams["out"])),
+               threading.Thread(target=pump, args=(proc.stderr, streams["err"]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    code = proc.wait()
+    print(f"::{stop}::", flush=True)
+    print(f"exit status {code}\n::endgroup::", flush=True)
+    return Ran(args, code, "".join(streams["out"]), "".join(streams["err"]))
+
+
+def common_args(inputs: Inputs) -> list[str]:
+    out = ["--api-url", inputs.api_url] if inputs.api_url else []
+    out += ["--source", inputs.source] if inputs.source else []
+    return out + (["--skip-upload"] if inputs.skip_upload else [])
+
+
+def failure(what: str, ran: Ran) -> str:
+    shown = (ran.stderr + ("\n" + ran.stdout if ran.stdout.strip() else "")).strip() or "(no output)"
+    return f"❌ **`reconcile {what}` failed** (exit status {ran.code}):\n\n{fenced(shown)}"
+
+
+def check_section(ran: Ran) -> str:
+    if ran.code == 0:
+        return f"✅ **check:** {ran.stdout.strip()}\n"
+    return failure("check", ran)
+
+
+# ----------------------------------------------------------------------------- the two modes
+
+
+@dataclass
+class Context:
+    env: Mapping[str, str]
+    inputs: Inputs
+    child: dict[str, str]
+
+    @property
+    def run_url(self) -> Optional[str]:
+        e = self.env
+        if e.get("GITHUB_REPOSITORY") and e.get("GITHUB_RUN_ID"):
+            return f"{e.get('GITHUB_SERVER_URL', 'https://github.com')}/{e['GITHUB_REPOSITORY']}/actions/runs/{e['GITHUB_RUN_ID']}"
+        return None
+
+    def event(self) -> dict:
+        path = self.env.get("GITHUB_EVENT_PATH")
+        if not path or not os.path.isfile(path):
+            return {}
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(command("warning", f"cannot read the event payload {path}: {exc}"))
+            return {}
+
+
+def plan_mode(ctx: Context) -> int:
+    inputs = ctx.inputs
+    key = comment_key(inputs.path, inputs.source)
+    sections, failed = [f"## reconcile plan: `{inputs.path}`\n"], False
+    if inputs.check:
+        checked = run(["check", inputs.path], ctx.child)
+        annotate(checked, "reconcile check")
+        sections.append(check_section(checked))
+        failed = checked.code != 0
+    temp = Path(ctx.env.get("RUNNER_TEMP") or os.environ.get("TMPDIR") or "/tmp")
+    plan_json = temp / f"reconcile-plan-{key}.json"
+    planned = run(["plan", inputs.path, "--format", "markdown", "--detailed-exitcode", "--out", str(plan_json),
+                   *common_args(inputs)], ctx.child)
+    has_changes = ""
+    if planned.code in (0, 2):
+        has_changes = "true" if planned.code == 2 else "false"
+        sections.append(planned.stdout)
+    else:
+        failed = True
+        annotate(planned, "reconcile plan")
+        sections.append(failure("plan", planned))
+    report = "\n".join(s.rstrip("\n") + "\n" for s in sections)
+    write_summary(ctx.env, report)
+    outputs = {"has-changes": has_changes, "plan-json": str(plan_json) if has_changes else "", "comment-url": ""}
+    outputs["comment-url"] = comment(ctx, key, report)
+    write_outputs(ctx.env, outputs)
+    if failed:
+        print(command("error", "reconcile check or plan failed; the reason is in the step summary and above"))
+        return 1
+    if inputs.fail_on_changes and has_changes == "true":
+        print(command("error", "the plan has changes and fail-on-changes is true"))
+        return 1
+    return 0
+
+
+def comment(ctx: Context, key: str, report: str) -> str:
+    """Create or update the sticky comment on the pull request; a failure is only a warning. Returns its URL."""
+    inputs, event = ctx.inputs, ctx.event()
+    pr = event.get("pull_request") or {}
+    if not inputs.comment:
+        return ""
+    if not pr.get("number"):
+        print(f"not a pull request event ({ctx.env.get('GITHUB_EVENT_NAME', 'unknown')}): no comment")
+        return ""
+    repo = ctx.env.get("GITHUB_REPOSITORY") or ((event.get("repository") or {}).get("full_name"))
+    if not inputs.token or not repo:
+        print(command("warning", "no github-token or GITHUB_REPOSITORY: the plan is only in the step summary"))
+        return ""
+    head = ((pr.get("head") or {}).get("sha") or "")[:7]
+    footer = f"\n---\n<sub>reconcile plan for {head or 'this pull request'}" + \
+             (f" · [workflow run]({ctx.run_url})" if ctx.run_url else "") + "</sub>\n"
+    note = ("> ⚠️ Truncated: a comment holds at most 65536 characters. The whole plan is in the step summary"
+            + (f" of [this run]({ctx.run_url})." if ctx.run_url else "."))
+    body = truncate(marker(inputs.path, inputs.source) + "\n" + report + footer, COMMENT_LIMIT, note + footer)
+    try:
+        with GitHub(inputs.token, ctx.env.get("GITHUB_API_URL") or "https://api.github.com") as gh:
+            done, made = gh.upsert_comment(repo, int(pr["number"]), key, body)
+    except GitHubError as exc:
+        hint = " (a pull request from a fork gets a read-only token)" if " 403 " in str(exc) else ""
+        print(command("warning", f"could not write the pull request comment: {exc}{hint}; "
+                                 "the plan is in the step summary"))
+        return ""
+    print(f"{done} comment {made.get('html_url') or made.get('id')}")
+    return str(made.get("html_url") or "")
+
+
+def apply_mode(ctx: Context) -> int:
+    inputs = ctx.inputs
+    if ctx.env.get("GITHUB_EVENT_NAME", "").startswith("pull_request"):
+        print(command("warning", "mode apply on a pull_request event applies the pull request's manifests"))
+    sections = [f"## reconcile apply: `{inputs.path}`\n"]
+    if inputs.check:
+        checked = run(["check", inputs.path], ctx.child)
+        annotate(checked, "reconcile check")
+        sections.append(check_section(checked))
+        if checked.code != 0:
+            sections.append("Nothing was applied.\n")
+            write_summary(ctx.env, "\n".join(sections))
+            write_outputs(ctx.env, {"has-changes": ""})
+            print(command("error", "reconcile check failed: nothing was applied"))
+            return 1
+    applied = run(["apply", inputs.path, "--detailed-exitcode", *common_args(inputs)], ctx.child)
+    if applied.code in (0, 2):
+        verdict = "✅ **applied.**" if applied.code == 2 else "✅ **no changes:** the server already matches."
+        sections.append(f"{verdict}\n\n{fenced(applied.stdout or '(no output)')}")
+    else:
+        annotate(applied, "reconcile apply")
+        sections.append(failure("apply", applied))
+    write_summary(ctx.env, "\n".join(s.rstrip("\n") + "\n" for s in sections))
+    write_outputs(ctx.env, {"has-changes": {0: "false", 2: "true"}.get(applied.code, "")})
+    return 0 if applied.code in (0, 2) else 1
+
+
+def main(env: Optional[Mapping[str, str]] = None) -> int:
+    env = dict(os.environ if env is None else env)
+    if hasattr(sys.stdout, "reconfigure"):  # the runner reads the log as UTF-8, whatever the locale says
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
+    try:
+        inputs = read_inputs(env)
+    except ActionError as exc:
+        print(command("error", str(exc)))
+        return 1
+    for secret in (inputs.api_key, inputs.token):
+        if secret:
+            print(f"::add-mask::{secret}")
+    ctx = Context(env, inputs, child_env(env, inputs))
+    return plan_mode(ctx) if inputs.mode == "plan" else apply_mode(ctx)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,13 +32,16 @@ IGNORED_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
 # editors' swap, backup, lock and probe files; compiled Python
 TEMPORARY = re.compile(r"~$|\.sw[a-p]$|^\.#|^#.*#$|^4913$|\.tmp$|\.bak$|\.orig$|\.kate-swp$|\.py[cod]$"
                        r"|\.___jb_\w+___$|^flycheck_|^\.DS_Store$")
-RELEVANT_NAMES = {config_mod.FILENAME, ".prefectignore"}
-RELEVANT_SUFFIXES = (".yaml", ".yml", ".py")      # manifests (and `include` globs), reconcile.yaml, flow code
 MAX_NAMED = 3                                      # files named in a header line; the rest are counted
 
 
 def relevant(root: Path, path: str) -> bool:
-    """Whether a change to `path` can change the plan of `root`."""
+    """Whether a change to `path` can change the plan of `root`.
+
+    Any file can: manifests, reconcile.yaml, .prefectignore, and every file of a code bundle (flow code,
+    requirements.txt, SQL, data) that an upload would send.  Only VCS and tool directories, caches and
+    editors' temporary files cannot.
+    """
     p = Path(path)
     try:
         parts = p.resolve().relative_to(root.resolve()).parts if p.is_absolute() else p.parts
@@ -49,7 +52,7 @@ def relevant(root: Path, path: str) -> bool:
     *dirs, name = parts
     if any(d.startswith(".") or d in IGNORED_DIRS for d in dirs) or TEMPORARY.search(name):
         return False
-    return name in RELEVANT_NAMES or name.endswith(RELEVANT_SUFFIXES)
+    return True
 
 
 def describe(root: Path, batch: Iterable[tuple[object, str]], known: Optional[set[str]] = None) -> list[str]:

@@ -112,8 +112,8 @@ def test_a_server_error_is_reported_and_watching_goes_on(rig):
 @pytest.mark.parametrize("rel", [
     ".git/index", ".git/refs/heads/main", ".reconcile/hash-cache.json", "deployments/__pycache__/flow.cpython-311.pyc",
     "deployments/.nightly-deployment.yaml.swp", "deployments/nightly-deployment.yaml~", "deployments/4913",
-    "deployments/.#nightly-deployment.yaml", "deployments/#nightly-deployment.yaml#", "README.md",
-    "deployments/.hidden/x-deployment.yaml", "node_modules/pkg/index.yaml", "deployments/data.csv",
+    "deployments/.#nightly-deployment.yaml", "deployments/#nightly-deployment.yaml#",
+    "deployments/.hidden/x-deployment.yaml", "node_modules/pkg/index.yaml",
 ])
 def test_irrelevant_changes_do_not_plan(rig, rel):
     def stream():
@@ -130,6 +130,7 @@ def test_irrelevant_changes_do_not_plan(rig, rel):
 @pytest.mark.parametrize("rel", [
     "deployments/nightly-deployment.yaml", "deployment.yaml", "deployments/extra.yml", "reconcile.yaml",
     ".prefectignore", "deployments/.prefectignore", "flows/etl.py",
+    "deployments/data.csv", "flows/requirements.txt", "README.md",
 ])
 def test_relevant_changes(tmp_path, rel):
     assert watch.relevant(tmp_path, str(tmp_path / rel))

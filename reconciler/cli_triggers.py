@@ -70,7 +70,7 @@ def watch_cmd(
     verbose: VerboseOpt = False,
     skip_upload: SkipUploadOpt = False,
 ) -> None:
-    """Plan at start and after every change to manifests, reconcile.yaml, .prefectignore or flow code."""
+    """Plan at start and after every change under PATH (manifests, reconcile.yaml, code); --apply applies."""
     from .triggers import watch
     options = _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload)
     raise typer.Exit(watch.watch(path, options, apply=apply, debounce_ms=debounce, colour=_colour()))

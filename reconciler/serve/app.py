@@ -95,10 +95,12 @@ def create_app(config: ServeConfig, secret: bytes, controller: Controller, state
                       sources=[w.source.name for w in wanted], **facts)
 
     async def healthz(request: HttpRequest) -> Response:
-        if controller.alive():
-            return JSONResponse({"status": "ok"})
         dead = [w.source.name for w in controller.workers if not w.thread.is_alive()]
-        return JSONResponse({"status": "failing", "stopped_workers": dead}, status_code=503)
+        stuck = controller.stuck()
+        if not dead and not stuck:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "failing", "stopped_workers": dead, "runs_over_run_timeout": stuck},
+                            status_code=503)
 
     async def status(request: HttpRequest) -> Response:
         return JSONResponse(state.status())

@@ -54,6 +54,13 @@ class SourceConfig(BaseModel):
             raise ValueError("letters, digits, '.', '_' and '-' only (it names a directory and a metric label)")
         return value
 
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("an http(s) URL, e.g. http://prefect:4200/api")
+        return value
+
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -68,6 +75,8 @@ class ServeConfig(BaseModel):
     workdir: str = ".reconcile-serve"
     poll_interval: float = Field(180.0, ge=0)
     self_heal: bool = True
+    git_timeout: float = Field(300.0, gt=0)     # seconds for one git command; a stalled remote is cut off
+    run_timeout: float = Field(1800.0, gt=0)    # a run longer than this makes /healthz answer 503
     webhook: Webhook = Field(default_factory=Webhook)
     sources: list[SourceConfig] = Field(min_length=1)
 
@@ -107,9 +116,10 @@ def load(path: Path) -> ServeConfig:
         raise _first_error(exc, located, unknown="unknown key (not a serve setting)") from None
     base = path.resolve().parent
     # a relative workdir or local repository path is relative to the file, not to where serve was started
-    sources = [s.model_copy(update={"repo": str((base / s.repo).resolve())}) if _is_local(s.repo) else s
-               for s in config.sources]
-    return config.model_copy(update={"sources": sources, "workdir": str(base / config.workdir)})
+    sources = [s.model_copy(update={"repo": str((base / os.path.expanduser(s.repo)).resolve())})
+               if _is_local(s.repo) else s for s in config.sources]
+    return config.model_copy(update={"sources": sources,
+                                     "workdir": str(base / os.path.expanduser(config.workdir))})
 
 
 def _is_local(repo: str) -> bool:
@@ -125,7 +135,22 @@ def api_url(source: SourceConfig) -> str:
 
 
 def api_key(source: SourceConfig) -> Optional[str]:
+    if source.api_key_env and not os.environ.get(source.api_key_env):
+        raise ReconcileError(f"source {source.name}: api_key_env names {source.api_key_env}, which is not set")
     return os.environ.get(source.api_key_env or "PREFECT_API_KEY") or None
+
+
+def workdir(config: ServeConfig) -> Path:
+    """The work directory, created and known to be writable."""
+    path = Path(config.workdir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok", encoding="utf-8")
+        probe.unlink()
+    except OSError as exc:
+        raise ReconcileError(f"workdir {path}: cannot write there ({exc.strerror or exc})") from None
+    return path
 
 
 def secret(config: ServeConfig) -> bytes:

@@ -5,9 +5,11 @@ and calls the engine: apply, or at an already-applied commit without self-heal, 
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -32,9 +34,23 @@ class Request:
     delivery: Optional[str] = None
 
 
+MAX_DETAILS = 50
+
+
 def _counts(plan: Plan) -> dict[str, int]:
     summary = plan.summary
     return {kind: summary[kind] for kind in ACTION_KINDS if summary.get(kind)}
+
+
+def _details(plan: Plan) -> list[str]:
+    """One line per change, e.g. `update etl/nightly: description, schedules`, so drift says what moved."""
+    lines = [f"upload {u.bundle} → {u.storage}" for u in plan.uploads]
+    for action in plan.actions:
+        if action.action == "noop":
+            continue
+        fields = ", ".join(sorted(action.changed_fields))
+        lines.append(f"{action.action} {action.identity}" + (f": {fields}" if fields else ""))
+    return lines[:MAX_DETAILS] + ([f"… and {len(lines) - MAX_DETAILS} more"] if len(lines) > MAX_DETAILS else [])
 
 
 class Worker:
@@ -44,7 +60,8 @@ class Worker:
         self.state = state
         self.self_heal = config.self_heal
         self.interval = config.poll_interval
-        self.checkout = Checkout(source.repo, source.branch, Path(config.workdir) / source.name / "checkout")
+        self.checkout = Checkout(source.repo, source.branch, Path(config.workdir) / source.name / "checkout",
+                                 timeout=config.git_timeout)
         self._applied_file = Path(config.workdir) / source.name / "applied-commit"
         self.applied: Optional[str] = self._read_applied()
         self._clock = clock
@@ -68,16 +85,20 @@ class Worker:
             self.state.set_info(self.source.name, queued=self._pending.commit or self._pending.trigger)
             self._cond.notify()
 
-    def stop(self, timeout: Optional[float] = None) -> None:
-        """Finish the run in progress, drop what is queued, and end the thread."""
+    def request_stop(self) -> None:
+        """Drop what is queued (logged) and let the run in progress be the last."""
         with self._cond:
             self._stopping = True
-            dropped = self._pending
-            self._pending = None
+            dropped, self._pending = self._pending, None
             self._cond.notify()
-        if dropped is not None and self.thread.is_alive():
+        if dropped is not None and dropped.trigger == "webhook":
             self.state.log({"event": "dropped", "source": self.source.name, "trigger": dropped.trigger,
-                            "commit": dropped.commit, "reason": "shutting down"})
+                            "commit": dropped.commit, "reason": "shutting down; the next start applies the "
+                                                               "branch head"})
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Finish the run in progress, drop what is queued, and end the thread."""
+        self.request_stop()
         if self.thread.is_alive():
             self.thread.join(timeout)
 
@@ -113,8 +134,11 @@ class Worker:
             record.errors = self._relative(str(exc)).splitlines()
         except Exception as exc:  # noqa: BLE001 - a bug must not kill the controller; it is reported
             record.result = "failed"
-            record.errors = [f"internal error: {type(exc).__name__}: {exc}"]
+            record.errors = [f"internal error: {type(exc).__name__}: {exc} (traceback in the log; please report it)"]
+            self.state.log({"event": "internal-error", "source": self.source.name,
+                            "traceback": redact("".join(traceback.format_exc()))})
         finally:
+            record.errors = [redact(e) for e in record.errors]
             record.duration_s = time.monotonic() - started
             record.finished = _now()
             self.state.finished(record)
@@ -123,11 +147,25 @@ class Worker:
 
     def _run(self, request: Request, record: RunRecord) -> None:
         url, key = config_mod.api_url(self.source), config_mod.api_key(self.source)
-        commit = request.commit or self.checkout.fetch()
+        head = self.checkout.fetch()
+        commit = request.commit or head
         record.commit = commit
-        directory = self.checkout.checkout(commit) / self.source.path
+        if request.commit and not self.checkout.on_branch(commit, head):
+            record.result = "skipped"
+            record.note = (f"commit {commit[:12]} is not on branch {self.source.branch} any more (force-pushed "
+                           f"away?); the branch head {head[:12]} is applied by its own push or the next poll")
+            return
+        if self.applied and commit != self.applied and self.checkout.is_ancestor(commit, self.applied):
+            record.result = "skipped"
+            record.note = f"superseded: the newer commit {self.applied[:12]} is already applied"
+            return
+        root = self.checkout.checkout(commit)
+        directory = root / self.source.path
         if not directory.is_dir():
             raise ReconcileError(f"{self.source.path}: no such directory at commit {commit[:12]}")
+        if not directory.resolve().is_relative_to(root.resolve()):
+            raise ReconcileError(f"{self.source.path}: leads outside the repository at commit {commit[:12]} "
+                                 "(a symbolic link?); nothing applied")
         options = engine.Options(api_url=url, source=self.source.name, lock_timeout=120.0, say=self._say)
         already = commit == self.applied
         with PrefectClient(url, key) as client:
@@ -135,10 +173,12 @@ class Worker:
                 plan = engine.make_plan(directory, options, client)
                 record.actions = _counts(plan)
                 record.drift = sum(record.actions.values())
+                record.changes = _details(plan)
                 record.result = "drift" if record.drift else "in-sync"
                 return
             report = engine.apply_path(directory, options, client)
         record.actions = _counts(report.plan)
+        record.changes = _details(report.plan)
         record.drift = sum(record.actions.values()) if already else 0
         if report.failures:
             record.result = "failed"
@@ -152,7 +192,10 @@ class Worker:
 
     def _relative(self, text: str) -> str:
         """Errors name files as they are in the repository, not in this controller's work directory."""
-        return text.replace(str(self.checkout.directory) + "/", "")
+        absolute = str(self.checkout.directory.resolve())
+        for prefix in (absolute, str(self.checkout.directory), os.path.relpath(absolute)):
+            text = text.replace(prefix + "/", "")
+        return redact(text)
 
     def _read_applied(self) -> Optional[str]:
         try:
@@ -177,11 +220,13 @@ class Controller:
 
     def stop(self) -> None:
         for worker in self.workers:   # ask all first, so they finish their runs side by side
-            with worker._cond:
-                worker._stopping = True
-                worker._cond.notify()
+            worker.request_stop()
         for worker in self.workers:
             worker.stop()
 
     def alive(self) -> bool:
         return all(w.thread.is_alive() for w in self.workers)
+
+    def stuck(self) -> list[str]:
+        """Sources whose run has lasted longer than run_timeout."""
+        return [w.source.name for w in self.workers if w.state.running_for(w.source.name) > self.config.run_timeout]

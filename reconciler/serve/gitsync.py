@@ -1,7 +1,8 @@
 """One working copy per source: fetch the branch, check out exactly the commit asked for.
 
 GitPython drives the git CLI, so credentials come from git's own configuration (credential helpers, SSH keys,
-a token in the URL); a URL's credentials are never printed.
+a token in the URL); a URL's credentials are never printed.  Every git command has a time limit, and a
+remote that stalls is cut off, so a hung server cannot freeze a source.
 """
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ from ..errors import ReconcileError
 from .webhooks import redact
 
 KEEP = ".reconcile"     # the hash cache survives checkouts (see bundle.HashCache)
+ENV = {
+    "GIT_TERMINAL_PROMPT": "0",                 # never wait for a password on a terminal nobody watches
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+}
+STALL = ["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=60"]   # under 1 kB/s for a minute: give up
 
 
 class Checkout:
-    def __init__(self, url: str, branch: str, directory: Path) -> None:
+    def __init__(self, url: str, branch: str, directory: Path, timeout: float = 300.0) -> None:
         self.url = url
         self.branch = branch
         self.directory = directory
+        self.timeout = timeout
         self._repo: Optional[git.Repo] = None
 
     def _open(self) -> git.Repo:
@@ -40,36 +47,34 @@ class Checkout:
     def fetch(self) -> str:
         """Fetch the branch; return the commit it points at on the remote."""
         repo = self._open()
-        self._git(repo, "fetch", "--prune", "--no-tags", "origin",
+        self._git(repo, *STALL, "fetch", "--prune", "--no-tags", "origin",
                   f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}")
         try:
             return repo.commit(f"refs/remotes/origin/{self.branch}").hexsha
         except (git.BadName, ValueError):
             raise ReconcileError(f"{redact(self.url)}: no branch {self.branch!r}") from None
 
+    def on_branch(self, commit: str, head: str) -> bool:
+        """Is `commit` in the history of `head` (the branch as just fetched)?"""
+        return self.is_ancestor(commit, head)
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        repo = self._open()
+        try:
+            repo.git.execute(["git", "merge-base", "--is-ancestor", older, newer], env=ENV,
+                             kill_after_timeout=self.timeout)
+            return True
+        except git.GitCommandError:
+            return False
+
     def checkout(self, commit: str) -> Path:
-        """Make the working copy exactly `commit` (fetching it if the branch has moved on or away)."""
+        """Make the working copy exactly `commit`, which must have been fetched (it is on the branch)."""
         repo = self._open()
         if not self._has(repo, commit):
-            self.fetch()
-        if not self._has(repo, commit):
-            try:  # force-pushed away from the branch: servers that allow it still serve the commit itself
-                self._git(repo, "fetch", "--no-tags", "origin", commit)
-            except ReconcileError:
-                pass
-        if not self._has(repo, commit):
-            raise ReconcileError(f"{redact(self.url)}: commit {commit[:12]} is not on the remote "
-                                 f"(force-pushed away from {self.branch}?)")
+            raise ReconcileError(f"{redact(self.url)}: commit {commit[:12]} is not on branch {self.branch}")
         self._git(repo, "checkout", "--force", "--detach", commit)
         self._git(repo, "clean", "-ffdx", "-e", KEEP)
         return self.directory
-
-    def head(self) -> Optional[str]:
-        repo = self._open()
-        try:
-            return repo.head.commit.hexsha
-        except ValueError:
-            return None
 
     @staticmethod
     def _has(repo: git.Repo, commit: str) -> bool:
@@ -79,9 +84,20 @@ class Checkout:
             return False
 
     def _git(self, repo: git.Repo, *args: str) -> str:
+        verb = next(a for a in args if not a.startswith("-") and "=" not in a)
         try:
-            return repo.git.execute(["git", *args], env={"GIT_TERMINAL_PROMPT": "0"})
+            return repo.git.execute(["git", *args], env=ENV, kill_after_timeout=self.timeout)
         except git.GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            last = re.sub(r"^stderr: ", "", detail[-1].strip()).strip("' ") if detail else f"exit {exc.status}"
-            raise ReconcileError(f"git {args[0]} from {redact(self.url)} failed: {redact(last)}") from None
+            raise ReconcileError(f"git {verb} from {redact(self.url)} failed: {_reason(exc)}") from None
+
+
+def _reason(exc: git.GitCommandError) -> str:
+    """git's own reason: its `fatal:`/`error:` lines, not the hint that follows them."""
+    text = exc.stderr if isinstance(exc.stderr, str) else ""
+    lines = [re.sub(r"^\s*stderr: ", "", line).strip().strip("'").strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    chosen = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
+    reason = " ".join(chosen) if chosen else f"exit status {exc.status}"
+    if "did not complete in" in text:           # GitPython killed it at kill_after_timeout
+        reason = "no answer within the time limit (git_timeout); the remote stalled"
+    return redact(reason)

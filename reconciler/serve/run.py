@@ -1,50 +1,84 @@
-"""Start `reconcile serve`: check everything first, then serve until SIGTERM / Ctrl-C."""
+"""Start `reconcile serve`: check everything first, bind the port, then serve until SIGTERM / Ctrl-C."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import uvicorn
+from pydantic import ValidationError
 
+from ..errors import ReconcileError
 from . import config as config_mod
 from .app import create_app
 from .controller import Controller
 from .state import State
 
+OPTION = {"listen": "--listen", "poll_interval": "--poll-interval", "self_heal": "--self-heal"}
+
 
 class _Server(uvicorn.Server):
-    """uvicorn, except that a SIGTERM/Ctrl-C that ends in a clean shutdown exits 0 (it re-raises the signal)."""
+    """uvicorn, except: a SIGTERM/Ctrl-C that ends in a clean shutdown exits 0 (uvicorn re-raises the signal),
+    and a second signal while the run in progress is finishing exits at once."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, self._signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _signal(self, sig: int, frame: Any) -> None:
+        if self.should_exit:
+            print('{"event": "killed", "reason": "second signal: not waiting for the run in progress"}', flush=True)
+            os._exit(128 + sig)
+        self.handle_exit(sig, frame)
+
+
+def _overridden(config: config_mod.ServeConfig, updates: dict[str, Any]) -> config_mod.ServeConfig:
+    if not updates:
+        return config
+    try:
+        return config_mod.ServeConfig.model_validate({**config.model_dump(), **updates})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = OPTION.get(str(err["loc"][0]) if err["loc"] else "", "option")
+        raise ReconcileError(f"{name}: {err['msg'].removeprefix('Value error, ')}") from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    reuse_port=False)
+    except OSError as exc:
+        raise ReconcileError(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}") from None
+
 
 def serve(config_path: Path, listen: Optional[str] = None, poll_interval: Optional[float] = None,
           self_heal: Optional[bool] = None) -> None:
-    """Validate the configuration, the secret and every source's API URL (no network), then serve."""
+    """Check the configuration, the secret, each source's API URL and key, the work directory, and the port
+    (no network beyond binding it); only then start the workers and serve."""
     config = config_mod.load(config_path)
-    updates = {k: v for k, v in {"listen": listen, "poll_interval": poll_interval, "self_heal": self_heal}.items()
-               if v is not None}
-    if updates:
-        config = config_mod.ServeConfig.model_validate({**config.model_dump(), **updates})
+    config = _overridden(config, {k: v for k, v in {"listen": listen, "poll_interval": poll_interval,
+                                                   "self_heal": self_heal}.items() if v is not None})
     secret = config_mod.secret(config)
     for source in config.sources:
         config_mod.api_url(source)
+        config_mod.api_key(source)
+    config_mod.workdir(config)
+    host, port = config.host_port
+    sock = _bind(host, port)
     state = State([s.name for s in config.sources], log=sys.stdout)
     controller = Controller(config, state)
-    host, port = config.host_port
     app = create_app(config, secret, controller, state)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                          lifespan="on", timeout_graceful_shutdown=10))
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                    timeout_graceful_shutdown=10))
     state.log({"event": "listening", "url": f"http://{host}:{port}", "self_heal": config.self_heal,
                "poll_interval_s": config.poll_interval})
-    server.run()
+    server.run(sockets=[sock])

@@ -31,10 +31,12 @@ class RunRecord:
     started_at: float = field(default_factory=time.time)
     duration_s: float = 0.0
     finished: Optional[str] = None
-    result: str = "running"       # applied | in-sync | drift | failed | running
+    result: str = "running"       # applied | in-sync | drift | skipped | failed | running
     actions: dict[str, int] = field(default_factory=dict)   # what was (or, without self-heal, would be) done
     drift: int = 0                # deployments that differed from git at a commit already applied
     errors: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)         # e.g. "update etl/nightly: description"
+    note: Optional[str] = None                               # why a run was skipped
     delivery: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +86,12 @@ class State:
         with self._lock:
             self._log.write(text + "\n")
             self._log.flush()
+
+    def running_for(self, source: str) -> float:
+        """Seconds the source's current run has lasted (0 when idle)."""
+        with self._lock:
+            runs = self.runs[source]
+            return time.time() - runs[0].started_at if runs and runs[0].result == "running" else 0.0
 
     # ------------------------------------------------------------------ reading
     def status(self) -> dict[str, Any]:

@@ -125,7 +125,8 @@ def normalise(repo: str) -> str:
     path = path.rstrip("/")
     if path.endswith(".git"):
         path = path[:-4]
-    return f"{host}/{path.strip('/')}" if host else path.rstrip("/")
+    # git hosts treat owner/name case-insensitively; a local path is compared as it is
+    return f"{host}/{path.strip('/')}".lower() if host else path.rstrip("/")
 
 
 def matches(push: Push, repo: str, repository: Optional[str]) -> bool:

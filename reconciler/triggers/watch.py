@@ -68,6 +68,8 @@ def describe(root: Path, batch: Iterable[tuple[object, str]], known: Optional[se
     out = []
     for path, seen in sorted(kinds.items(), key=lambda item: _shown(root, item[0])):
         if not Path(path).exists():
+            if known is not None and path not in known:
+                continue                    # created and deleted within the batch: an editor's or sed's temp file
             kind = "deleted"
             if known is not None:
                 known.discard(path)

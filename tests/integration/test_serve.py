@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
-from integration.helpers import RecordingProxy, Server
-from integration.serve_support import Origin, Serve, github_push, signed
+from integration.helpers import RecordingProxy, Server, cli_env, reconcile
+from integration.serve_support import Origin, Serve, git, github_push, signed
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +55,51 @@ def test_a_signed_push_applies_the_pushed_commit_not_the_branch_head(tmp_path, p
         assert logged[-1]["commit"] == second and logged[-1]["result"] == "applied"
     finally:
         assert serve.stop() == 0
+
+
+def test_an_older_or_force_pushed_away_commit_is_never_applied_over_a_newer_one(tmp_path, prefect_api_url, origin,
+                                                                               server):
+    serve = start(tmp_path, prefect_api_url, origin)
+    try:
+        origin.write(version="2")
+        older = origin.commit("second")
+        origin.write(version="3")
+        newer = origin.commit("third")
+        assert serve.post(github_push(origin, newer)).status_code == 202
+        serve.wait_runs(2)
+        assert serve.post(github_push(origin, older)).status_code == 202      # delivered late
+        late = serve.wait_runs(3)[-1]
+        assert (late["commit"], late["result"]) == (older, "skipped")
+        assert late["note"].startswith("superseded: the newer commit " + newer[:12])
+        assert server.deployment(origin.flow, "one")["version"] == "3"
+
+        git(origin.work, "reset", "-q", "--hard", "HEAD~2")                    # force-push main back
+        origin.write(version="4")
+        rewritten = origin.commit("rewritten", push=False)
+        git(origin.work, "push", "-q", "--force", "origin", "HEAD:refs/heads/main")
+        replayed = serve.post(github_push(origin, newer))                      # an old delivery, replayed
+        assert replayed.status_code == 202
+        gone = serve.wait_runs(4)[-1]
+        assert (gone["commit"], gone["result"]) == (newer, "skipped")
+        assert "not on branch main" in gone["note"] and rewritten[:12] in gone["note"]
+        assert server.deployment(origin.flow, "one")["version"] == "3"
+    finally:
+        assert serve.stop() == 0
+
+
+def test_serve_refuses_to_start_on_a_port_in_use_and_applies_nothing(tmp_path, prefect_api_url, origin, server):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        config = tmp_path / "serve.yaml"
+        config.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{port}", "workdir": str(tmp_path / "w"),
+                                          "sources": [{"name": "port-" + origin.flow, "repo": str(origin.bare),
+                                                       "path": "deploy", "api_url": prefect_api_url}]}))
+        done = reconcile(None, "serve", config, env=cli_env(None, RECONCILE_WEBHOOK_SECRET="x"), timeout=60)
+    assert done.returncode == 1, done
+    assert done.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert server.deployment(origin.flow, "one") is None
 
 
 def test_bad_deliveries_are_refused_or_ignored_and_apply_nothing(tmp_path, prefect_api_url, origin, server):
@@ -180,6 +227,7 @@ def test_without_self_heal_drift_is_reported_and_left_alone(tmp_path, prefect_ap
         server.call("PATCH", f"deployments/{dep['id']}", {"description": "changed in the UI"})
         drift = serve.wait(lambda: next((r for r in serve.runs() if r["result"] == "drift"), None), what="drift")
         assert drift["drift"] == 1 and drift["actions"] == {"update": 1}
+        assert drift["changes"] == [f"update {origin.flow}/one: description"]
         assert server.deployment(origin.flow, "one")["description"] == "changed in the UI"
         metrics = serve.http.get("/metrics").text
         assert f'reconcile_drift_deployments{{source="{serve.source}"}} 1' in metrics
@@ -220,6 +268,24 @@ def test_a_push_with_an_invalid_manifest_fails_its_run_and_serving_goes_on(tmp_p
         assert serve.stop() == 0
 
 
+def test_a_manifest_directory_that_links_outside_the_repository_is_refused(tmp_path, prefect_api_url, origin,
+                                                                          server):
+    serve = start(tmp_path, prefect_api_url, origin)
+    try:
+        outside = tmp_path / "outside"
+        (origin.work / "deploy").rename(outside)
+        (outside / "one-deployment.yaml").write_text(
+            (outside / "one-deployment.yaml").read_text().replace("version: '1'", "version: 'from-outside'"))
+        (origin.work / "deploy").symlink_to(outside)
+        sha = origin.commit("a link to the host's files")
+        assert serve.post(github_push(origin, sha)).status_code == 202
+        run = serve.wait_runs(2)[-1]
+        assert run["result"] == "failed" and "leads outside the repository" in run["errors"][0]
+        assert server.deployment(origin.flow, "one")["version"] == "1"
+    finally:
+        assert serve.stop() == 0
+
+
 def test_an_unreachable_repository_is_a_failed_run_not_a_crash(tmp_path, prefect_api_url, origin):
     serve = Serve(tmp_path, prefect_api_url, origin, repo=str(tmp_path / "no-such-repo.git"))
     try:
@@ -245,7 +311,8 @@ def test_shutdown_finishes_the_run_in_progress(tmp_path, prefect_api_url, origin
         serve.wait(lambda: any(line.get("event") == "stopping" for line in serve.log()), what="shutdown to begin")
         assert serve.proc.poll() is None           # still finishing the run
         gate.set()
-        assert serve.stop() == 0
+        assert serve.proc.wait(60) == 0
+        serve.stop()
         runs = [line for line in serve.log() if line.get("event") == "run"]
         assert (runs[-1]["commit"], runs[-1]["result"]) == (sha, "applied")
         assert server.deployment(origin.flow, "one")["version"] == "2"

@@ -178,3 +178,68 @@ def test_each_finished_run_is_one_json_log_line():
     assert len(lines) == 1
     assert lines[0]["event"] == "run" and lines[0]["errors"] == ["deploy/x.yaml:3:1: bad"]
     assert state.status()["sources"]["a"]["runs"][0]["result"] == "failed"
+
+
+def test_startup_checks_name_what_is_wrong(tmp_path, monkeypatch):
+    with pytest.raises(ReconcileError, match=r"serve.yaml:4:\d+: sources.0.api_url: .*http\(s\) URL"):
+        config_mod.load(write(tmp_path, SOURCE + "    api_url: not a url\n"))
+    config = config_mod.load(write(tmp_path, SOURCE + "    api_key_env: MY_PREFECT_KEY\n"))
+    monkeypatch.delenv("MY_PREFECT_KEY", raising=False)
+    with pytest.raises(ReconcileError, match="api_key_env names MY_PREFECT_KEY, which is not set"):
+        config_mod.api_key(config.sources[0])
+    monkeypatch.setenv("MY_PREFECT_KEY", "pnu_secret")
+    assert config_mod.api_key(config.sources[0]) == "pnu_secret"
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    config = config_mod.load(write(tmp_path, SOURCE + f"workdir: {blocked}/w\n"))
+    with pytest.raises(ReconcileError, match=r"workdir .*/file/w: cannot write there"):
+        config_mod.workdir(config)
+
+
+def test_home_is_expanded_in_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    config = config_mod.load(write(tmp_path, "workdir: ~/work\nsources:\n  - {name: a, repo: ~/flows.git}\n"))
+    assert config.workdir == str(tmp_path / "home" / "work")
+    assert config.sources[0].repo == str(tmp_path / "home" / "flows.git")
+
+
+@pytest.mark.parametrize("listen, poll, message", [
+    ("localhost", None, "--listen: HOST:PORT, e.g. 127.0.0.1:8080"),
+    (None, -5.0, "--poll-interval: Input should be greater than or equal to 0"),
+])
+def test_a_bad_command_line_override_is_one_line(tmp_path, monkeypatch, listen, poll, message):
+    from reconciler.serve.run import serve
+
+    monkeypatch.setenv("RECONCILE_WEBHOOK_SECRET", "x")
+    with pytest.raises(ReconcileError) as caught:
+        serve(write(tmp_path, SOURCE), listen=listen, poll_interval=poll)
+    assert str(caught.value) == message
+
+
+def test_a_run_over_run_timeout_fails_healthz(tmp_path):
+    import anyio
+    import httpx
+
+    from reconciler.serve.app import create_app
+    from reconciler.serve.controller import Controller
+
+    config = config_mod.load(write(tmp_path, SOURCE + "poll_interval: 0\nrun_timeout: 0.2\n"))
+    state = State(["flows"], log=io.StringIO())
+    controller = Controller(config, state)
+    worker = Blocking(config.sources[0], config, state)
+    controller.workers = [worker]
+    app = create_app(config, b"s", controller, state)
+
+    async def healthz() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            return await client.get("/healthz")
+
+    worker.start()
+    assert worker.entered.acquire(timeout=10)
+    assert anyio.run(healthz).status_code == 200
+    worker.state.runs["flows"][0].started_at -= 1.0     # the run has now lasted over a second
+    answer = anyio.run(healthz)
+    assert answer.status_code == 503 and answer.json()["runs_over_run_timeout"] == ["flows"]
+    worker.release.release()
+    worker.stop(timeout=10)
+    assert anyio.run(healthz).status_code == 503        # a stopped worker is not healthy either

@@ -103,6 +103,7 @@ def test_a_branch_deletion_is_recognised():
     ("https://GitHub.com/acme/flows", "ssh://git@github.com/acme/flows.git"),
     ("https://user:token@github.com/acme/flows.git/", "https://github.com/acme/flows"),
     ("/srv/git/flows.git", "file:///srv/git/flows.git"),
+    ("https://github.com/Acme/Flows", "git@github.com:acme/flows.git"),
 ])
 def test_one_repository_spelled_two_ways_is_the_same(a, b):
     assert normalise(a) == normalise(b)

@@ -147,6 +147,17 @@ def test_describe_names_each_file_once_with_what_happened(tmp_path, monkeypatch)
     assert watch.describe(tmp_path, batch) == ["a-deployment.yaml (modified)", "b.py (added)", "gone.py (deleted)"]
 
 
+def test_a_temporary_file_created_and_deleted_within_one_batch_is_not_a_change(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-deployment.yaml").write_text("x")
+    known = watch.scan(tmp_path)
+    batch = {(Change.added, str(tmp_path / "sedOPxt8Q")), (Change.deleted, str(tmp_path / "sedOPxt8Q")),
+             (Change.modified, str(tmp_path / "a-deployment.yaml"))}
+    assert watch.describe(tmp_path, batch, known) == ["a-deployment.yaml (modified)"]
+    only_temporary = {(Change.added, str(tmp_path / "sedX")), (Change.deleted, str(tmp_path / "sedX"))}
+    assert watch.describe(tmp_path, only_temporary, known) == []
+
+
 def test_a_file_saved_by_renaming_over_it_is_modified_and_a_new_one_added(rig):
     def stream():
         rig.edit(doc(URL_B))                          # the editor wrote a temporary file and renamed it

@@ -2,14 +2,16 @@
 
 Acquire = create a JSON block document named after the source; the server's
 409 on a duplicate name is the mutex.  The document holds the holder, the start
-and the expiry.  A lock past its expiry is broken (and the output says so); a
-held lock is renewed while an apply runs.
+and the expiry.  A lock past its expiry, or one whose holder was a process of
+this machine that no longer runs, is broken (and the output says so); a held
+lock is renewed while an apply runs.
 """
 from __future__ import annotations
 
 import datetime as dt
 import getpass
 import os
+import re
 import socket
 import threading
 import time
@@ -85,6 +87,14 @@ class Lock:
                 self._start_renewing()
                 return self.lease
             held_until = _parse(held.get("expires"))
+            if _holder_gone(held.get("holder")):
+                self.say(f"breaking the lock for {self.source}: its holder {held.get('holder')} no longer runs "
+                         "on this machine")
+                try:
+                    self.docs.delete(current["id"])
+                except NotFound:
+                    pass
+                continue
             if held_until is None or held_until <= _now():
                 self.say(f"breaking a stale lock for {self.source}: held by {held.get('holder', '?')} "
                          f"since {held.get('started', '?')}, expired {held.get('expires', '?')}")
@@ -133,6 +143,22 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _holder_gone(holder: object) -> bool:
+    """Was the lock taken by a process of this machine that has ended (killed, crashed)?"""
+    if not isinstance(holder, str):
+        return False
+    match = re.fullmatch(r"[^@]*@(?P<host>\S+) pid (?P<pid>\d+)", holder)
+    if match is None or match.group("host") != socket.gethostname() or int(match.group("pid")) == os.getpid():
+        return False
+    try:
+        os.kill(int(match.group("pid")), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:          # it exists (owned by someone else)
+        return False
+    return False
 
 
 def _parse(value: object) -> Optional[dt.datetime]:

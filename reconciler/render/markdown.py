@@ -16,10 +16,15 @@ def render_plan(plan: Plan) -> str:
     lines = [f"### reconcile plan for `{plan.source}`", "",
              f"Server: `{plan.api_url}` (Prefect {plan.server_version})", ""]
     changing = [a for a in plan.actions if a.action != "noop"]
+    in_sync = plan.summary["noop"]
+    if not changing and not plan.conflicts and not plan.uploads:
+        lines.append(f"**No changes.** {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.")
+        return "\n".join(lines) + "\n"
+    # the totals first: a long plan cut to fit a comment still says what it does
+    lines += [f"**{summary_line(plan.summary)}**" + (f" {in_sync} in sync." if in_sync else ""), ""]
     if plan.uploads:
         lines += [f"- ⬆️ upload {_cell(upload_line(u))}" for u in plan.uploads] + [""]
     if not changing and not plan.conflicts:
-        lines.append(f"**No changes.** {plan.summary['noop']} deployments in sync.")
         return "\n".join(lines) + "\n"
     lines += ["| action | deployment | manifest | changes |", "|---|---|---|---|"]
     for a in changing:
@@ -31,7 +36,7 @@ def render_plan(plan: Plan) -> str:
     paint = Painter(False)
     for a in changing:
         lines += [line[2:] if line.startswith("  ") else line for line in action_lines(a, paint)]
-    lines += ["```", "", "</details>", "", f"**{summary_line(plan.summary)}** {plan.summary['noop']} in sync."]
+    lines += ["```", "", "</details>"]
     if plan.notices:
         lines += [""] + [f"> {n}" for n in plan.notices]
     return "\n".join(lines) + "\n"

@@ -53,6 +53,19 @@ def _details(plan: Plan) -> list[str]:
     return lines[:MAX_DETAILS] + ([f"… and {len(lines) - MAX_DETAILS} more"] if len(lines) > MAX_DETAILS else [])
 
 
+def _links_outside(directory: Path, root: Path) -> list[Path]:
+    """Symbolic links under `directory` that lead out of the checkout (a pushed commit must not read the host)."""
+    base = root.resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(base):
+                found.append(path)
+    return sorted(found)
+
+
 class Worker:
     def __init__(self, source: SourceConfig, config: ServeConfig, state: State,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -155,7 +168,8 @@ class Worker:
             record.note = (f"commit {commit[:12]} is not on branch {self.source.branch} any more (force-pushed "
                            f"away?); the branch head {head[:12]} is applied by its own push or the next poll")
             return
-        if self.applied and commit != self.applied and self.checkout.is_ancestor(commit, self.applied):
+        if (self.applied and commit != self.applied and self.checkout.is_ancestor(commit, self.applied)
+                and self.checkout.on_branch(self.applied, head)):     # (after a rollback it is not: apply)
             record.result = "skipped"
             record.note = f"superseded: the newer commit {self.applied[:12]} is already applied"
             return
@@ -166,6 +180,9 @@ class Worker:
         if not directory.resolve().is_relative_to(root.resolve()):
             raise ReconcileError(f"{self.source.path}: leads outside the repository at commit {commit[:12]} "
                                  "(a symbolic link?); nothing applied")
+        for link in _links_outside(directory, root):
+            raise ReconcileError(f"{link.relative_to(root)}: a symbolic link to outside the repository at commit "
+                                 f"{commit[:12]}; nothing applied")
         options = engine.Options(api_url=url, source=self.source.name, lock_timeout=120.0, say=self._say)
         already = commit == self.applied
         with PrefectClient(url, key) as client:

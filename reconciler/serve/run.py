@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ from ..errors import ReconcileError
 from . import config as config_mod
 from .app import create_app
 from .controller import Controller
-from .state import State
+from .state import State, _now
 
 OPTION = {"listen": "--listen", "poll_interval": "--poll-interval", "self_heal": "--self-heal"}
 
@@ -36,7 +37,8 @@ class _Server(uvicorn.Server):
 
     def _signal(self, sig: int, frame: Any) -> None:
         if self.should_exit:
-            print('{"event": "killed", "reason": "second signal: not waiting for the run in progress"}', flush=True)
+            print(json.dumps({"ts": _now(), "event": "killed", "reason": "second signal: not waiting for the run in "
+                              "progress (its apply lock expires by itself, or the next run breaks it)"}), flush=True)
             os._exit(128 + sig)
         self.handle_exit(sig, frame)
 

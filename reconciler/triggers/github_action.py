@@ -205,7 +205,7 @@ def plan_mode(ctx: Context) -> int:
         annotate(planned, "reconcile plan")
         sections.append(failure("plan", planned))
     report = "\n".join(s.rstrip("\n") + "\n" for s in sections)
-    write_summary(ctx.env, report)
+    write_summary(ctx.env, report, "the step's log and the `plan-json` output")
     outputs = {"has-changes": has_changes, "plan-json": str(plan_json) if has_changes else "", "comment-url": ""}
     outputs["comment-url"] = comment(ctx, key, report)
     write_outputs(ctx.env, outputs)

@@ -44,12 +44,13 @@ def write_outputs(env: Mapping[str, str], outputs: dict[str, str]) -> None:
             f.writelines(format_output(name, value) for name, value in outputs.items())
 
 
-def write_summary(env: Mapping[str, str], markdown: str) -> None:
+def write_summary(env: Mapping[str, str], markdown: str, whole: str = "the step's log") -> None:
+    """Append to the step summary; `whole` says where the untruncated text is."""
     target = env.get("GITHUB_STEP_SUMMARY")
     if not target:
         print("(no GITHUB_STEP_SUMMARY: not running in GitHub Actions; the summary is not written)")
         return
-    note = "> ⚠️ Truncated: GitHub keeps at most 1 MiB of step summary. The whole plan is in the `plan-json` output."
+    note = f"> ⚠️ Truncated: GitHub keeps at most 1 MiB of step summary. The whole text is in {whole}."
     with open(target, "a", encoding="utf-8") as f:
         f.write(truncate(markdown, SUMMARY_LIMIT - 1024, note, summary_size) + "\n")
 

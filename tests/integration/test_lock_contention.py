@@ -156,6 +156,20 @@ def test_a_stale_lock_is_broken_and_the_output_says_so(prefect_api_url, server, 
     assert server.locks(source) == []
 
 
+def test_the_lock_of_a_killed_process_on_this_machine_is_broken_at_once(prefect_api_url, server, tmp_path, unique):
+    flow, source = f"it-lock-killed-{unique}", f"it-lock-killed-{unique}"
+    root = tmp_path / "deployments"
+    write_manifest(root, manifest(flow, "after-kill"))
+    with Holder(prefect_api_url, source) as holder:
+        holder.proc.kill()                    # kill -9: no release, the lease would run for 10 minutes
+        holder.proc.wait()
+        run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+    assert run.returncode == 0, run
+    assert any(f"its holder {holder.holder} no longer runs" in line for line in run.messages), run
+    assert set(server.deployments(flow)) == {"after-kill"}
+    assert server.locks(source) == []
+
+
 def test_a_live_lock_of_another_source_does_not_block(prefect_api_url, server, tmp_path, unique):
     flow = f"it-lock-other-{unique}"
     root = tmp_path / "deployments"

@@ -83,6 +83,12 @@ def test_an_older_or_force_pushed_away_commit_is_never_applied_over_a_newer_one(
         assert (gone["commit"], gone["result"]) == (newer, "skipped")
         assert "not on branch main" in gone["note"] and rewritten[:12] in gone["note"]
         assert server.deployment(origin.flow, "one")["version"] == "3"
+
+        git(origin.work, "push", "-q", "--force", "origin", f"{older}:refs/heads/main")   # a rollback
+        assert serve.post(github_push(origin, older)).status_code == 202
+        rolled_back = serve.wait_runs(5)[-1]
+        assert (rolled_back["commit"], rolled_back["result"]) == (older, "applied")
+        assert server.deployment(origin.flow, "one")["version"] == "2"
     finally:
         assert serve.stop() == 0
 
@@ -282,6 +288,22 @@ def test_a_manifest_directory_that_links_outside_the_repository_is_refused(tmp_p
         run = serve.wait_runs(2)[-1]
         assert run["result"] == "failed" and "leads outside the repository" in run["errors"][0]
         assert server.deployment(origin.flow, "one")["version"] == "1"
+    finally:
+        assert serve.stop() == 0
+
+
+def test_a_manifest_that_links_outside_the_repository_is_refused(tmp_path, prefect_api_url, origin, server):
+    serve = start(tmp_path, prefect_api_url, origin)
+    try:
+        outside = tmp_path / "host-file.yaml"
+        outside.write_text("secret: value\n")
+        (origin.work / "deploy" / "two-deployment.yaml").symlink_to(outside)
+        sha = origin.commit("a link to a file of the host")
+        assert serve.post(github_push(origin, sha)).status_code == 202
+        run = serve.wait_runs(2)[-1]
+        assert run["result"] == "failed"
+        assert run["errors"] == [f"deploy/two-deployment.yaml: a symbolic link to outside the repository at commit "
+                                 f"{sha[:12]}; nothing applied"]
     finally:
         assert serve.stop() == 0
 

@@ -48,7 +48,7 @@ def _details(plan: Plan) -> list[str]:
     for action in plan.actions:
         if action.action == "noop":
             continue
-        fields = ", ".join(sorted(action.changed_fields))
+        fields = ", ".join(sorted(action.changed_fields)) if action.action in ("update", "adopt") else ""
         lines.append(f"{action.action} {action.identity}" + (f": {fields}" if fields else ""))
     return lines[:MAX_DETAILS] + ([f"… and {len(lines) - MAX_DETAILS} more"] if len(lines) > MAX_DETAILS else [])
 

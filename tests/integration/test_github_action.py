@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from integration.helpers import REPO, Server, edited, manifest, write_manifest
+from github_outputs import parse_output_file
 
 pytestmark = pytest.mark.integration
 
@@ -157,22 +158,6 @@ class ActionRun:
         return f"exit {self.returncode}\n--- log\n{self.log}--- outputs {self.outputs}\n--- summary\n{self.summary}"
 
 
-def parse_outputs(text: str) -> dict[str, str]:
-    out, lines, i = {}, text.split("\n"), 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            out[name], i = "\n".join(lines[i + 1:end]), end + 1
-        else:
-            if "=" in line:
-                name, value = line.split("=", 1)
-                out[name] = value
-            i += 1
-    return out
-
-
 @dataclass
 class Runner:
     workspace: Path
@@ -199,7 +184,7 @@ class Runner:
         proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", SCRIPT_STEP["run"]],
                               cwd=self.workspace, env=env, capture_output=True, text=True, timeout=240)
         read = lambda p: p.read_text(encoding="utf-8") if p.exists() else ""  # noqa: E731
-        return ActionRun(proc.returncode, proc.stdout + proc.stderr, parse_outputs(read(home / "output")),
+        return ActionRun(proc.returncode, proc.stdout + proc.stderr, parse_output_file(read(home / "output")),
                          read(home / "summary"))
 
 

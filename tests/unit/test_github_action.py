@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from github_outputs import parse_output_file
 from reconciler.triggers import github_action as action
 from reconciler.triggers import github_workflow as workflow
 from reconciler.triggers.github_comments import (COMMENT_LIMIT, GitHub, GitHubError, comment_key, fenced, is_ours,
@@ -21,25 +22,6 @@ from reconciler.triggers.github_comments import (COMMENT_LIMIT, GitHub, GitHubEr
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API = "https://api.github.test"
 TOKEN = "ghs_unit_token"
-
-
-def parse_output_file(text: str) -> dict[str, str]:
-    """$GITHUB_OUTPUT read the way the runner reads it (`name=value` and `name<<DELIM ... DELIM`)."""
-    out, lines, i = {}, text.split("\n"), 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            end = lines.index(delimiter, i + 1)
-            out[name] = "\n".join(lines[i + 1:end])
-            i = end + 1
-        elif "=" in line:
-            name, value = line.split("=", 1)
-            out[name] = value
-            i += 1
-        else:
-            i += 1
-    return out
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -243,3 +243,19 @@ def test_a_run_over_run_timeout_fails_healthz(tmp_path):
     worker.release.release()
     worker.stop(timeout=10)
     assert anyio.run(healthz).status_code == 503        # a stopped worker is not healthy either
+
+
+def test_the_listening_socket_is_tcp_so_responses_are_not_held_by_nagle():
+    import socket
+
+    from reconciler.serve.run import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        # asyncio turns TCP_NODELAY on only for connections of a socket whose protocol is IPPROTO_TCP;
+        # socket.create_server() leaves it 0, and every keep-alive response then waits ~40 ms
+        assert sock.proto == socket.IPPROTO_TCP
+        with pytest.raises(ReconcileError, match=r"^cannot listen on 127.0.0.1:\d+: Address already in use$"):
+            _bind("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()

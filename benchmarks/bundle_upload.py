@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconciler.bundle import HashCache, collect
-from reconciler.locations import read_marker
-from reconciler.storage import Target
-from reconciler.transfer import upload
-from reconciler.uploads import Location, plan_uploads
+from reconciler.bundles.bundle import HashCache, collect
+from reconciler.bundles.locations import read_marker
+from reconciler.bundles.storage import Target
+from reconciler.bundles.transfer import upload
+from reconciler.bundles.uploads import Location, plan_uploads
 
 
 def make_tree(root: Path, files: int, size: int) -> None:
@@ -91,7 +91,8 @@ def full_plan(api: str, repo: Path, store: Path, cache_file: Path, repeat: int) 
     import httpx
 
     import reconciler
-    from reconciler import bundles
+    from reconciler.bundles import collect as bundles
+    from reconciler.manifests.discover import repository_root
 
     http = httpx.Client(base_url=api.rstrip("/") + "/")
     slug = "local-file-system"
@@ -103,7 +104,7 @@ def full_plan(api: str, repo: Path, store: Path, cache_file: Path, repeat: int) 
     (repo / "bench-deployment.yaml").write_text(
         f"name: bench\nflow_name: bench-{os.getpid()}\nentrypoint: flow.py:main\npath: ''\n"
         f"storage:\n  basepath: {store}\n  _block_document_name: {name}\n  _block_type_slug: {slug}\n")
-    real_cache = bundles.repository_root(repo) / bundles.CACHE
+    real_cache = repository_root(repo) / bundles.CACHE
     try:
         cold, warm = [], []
         for _ in range(repeat):

@@ -1,8 +1,8 @@
 """reconcile: GitOps for Prefect deployments.
 
     from reconciler import plan, apply
-    p = plan("deployments/")             # a Plan (see reconciler.plan.Plan)
-    report = apply("deployments/")        # a Report (see reconciler.report.Report)
+    p = plan("deployments/")             # a Plan (see reconciler.engine.plans.Plan)
+    report = apply("deployments/")        # a Report (see reconciler.engine.report.Report)
 
 Both take the CLI's options as keyword arguments and raise ReconcileError (one
 line, the message the CLI prints) on bad input or an unreachable server.
@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .engine.plans import Plan
+from .engine.report import Report
 from .errors import ReconcileError
-from .plans import Plan
-from .report import Report
 
 __all__ = ["plan", "apply", "Plan", "Report", "ReconcileError"]
 __version__ = "0.1.0"
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 def plan(path: Union[str, Path] = ".", *, api_url: Optional[str] = None, source: Optional[str] = None,
          verbose: bool = False) -> Plan:
     """What apply would change, as a Plan value (no writes)."""
-    from . import engine
+    from .engine import run as engine
     return engine.make_plan(Path(path), engine.Options(api_url=api_url, source=source, verbose=verbose))
 
 
@@ -32,7 +32,8 @@ def apply(path_or_plan: Union[str, Path, Plan] = ".", *, api_url: Optional[str] 
           allow_empty: bool = False, lock_timeout: float = 0.0, parallelism: int = 4,
           verbose: bool = False, **extra: Any) -> Report:
     """Make the server match a directory of manifests, or apply a saved plan (a file or a Plan)."""
-    from . import engine, saved
+    from .engine import run as engine
+    from .engine import saved
     options = engine.Options(api_url=api_url, source=source, allow_deletes=allow_deletes,
                              max_deletes=max_deletes, allow_empty=allow_empty, lock_timeout=lock_timeout,
                              parallelism=parallelism, verbose=verbose, **extra)

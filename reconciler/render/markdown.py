@@ -1,8 +1,8 @@
 """Markdown for pull-request comments and step summaries."""
 from __future__ import annotations
 
-from ..plans import Plan
-from .text import action_lines, Painter
+from ..engine.plans import Plan
+from .text import Painter, action_lines
 from .values import summary_line, upload_line
 
 ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete", "adopt": "📥 adopt"}

@@ -1,8 +1,8 @@
 """Terraform-style text: `+ create`, `~ update` with `field: old → new`, `- delete`, `= adopt`."""
 from __future__ import annotations
 
-from ..plans import Action, Plan
-from ..report import FAILED, Report
+from ..engine.plans import Action, Plan
+from ..engine.report import FAILED, Report
 from .values import schedule_lines, short, summary_line, upload_line
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .. import engine
-from ..client.api import PrefectClient
+from ..engine import run as engine
+from ..engine.plans import Plan
 from ..errors import ReconcileError
-from ..plans import Plan
+from ..prefect.api import PrefectClient
 from . import config as config_mod
 from .config import ServeConfig, SourceConfig
 from .gitsync import Checkout

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from .github_comments import COMMENT_LIMIT, GitHub, GitHubError, comment_key, fenced, marker, truncate
+from .github_comments import (
+    COMMENT_LIMIT,
+    GitHub,
+    GitHubError,
+    comment_key,
+    fenced,
+    marker,
+    truncate,
+)
 from .github_workflow import annotations, command, write_outputs, write_summary
 
 # input name (action.yml) → the variable action.yml sets for this script

@@ -24,12 +24,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Optional, TextIO
 
-from .. import config as config_mod
-from .. import engine
-from ..client.api import PrefectClient
+from ..engine import run as engine
+from ..engine.source import normalize_remote
 from ..errors import ReconcileError
+from ..manifests import config as config_mod
+from ..prefect.api import PrefectClient
 from ..render import text
-from ..source import normalize_remote
 
 MARKER = "# reconcile post-receive hook"
 HOOK_NAME = "post-receive"
@@ -153,7 +153,7 @@ def clean_path(path: Optional[str]) -> str:
 
 
 def default_source(repo: Path, path: str) -> str:
-    """The repository path as a clone of it names its remote (see reconciler.source), plus the sub-directory.
+    """The repository path as a clone of it names its remote (see reconciler.engine.source), plus the sub-directory.
 
     So `reconcile plan` in a clone whose origin is this repository's path uses the same inventory.
     """

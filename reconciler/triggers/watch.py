@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator, Optional, TextIO
 
-from .. import config as config_mod
-from .. import engine
-from ..client.api import PrefectClient
-from ..connection import resolve
+from ..engine import run as engine
 from ..errors import ManifestErrors, ReconcileError
+from ..manifests import config as config_mod
+from ..prefect.api import PrefectClient
+from ..prefect.connection import resolve
 from ..render import text
 
 # directories whose changes never matter (hidden ones are skipped too, as manifest discovery does)

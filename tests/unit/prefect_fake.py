@@ -34,18 +34,18 @@ from typing import Any, Iterable, Optional
 import httpx
 import yaml
 
-from reconciler import desired as desired_mod
-from reconciler import diff as diff_mod
-from reconciler import inventory as inventory_mod
-from reconciler import live as live_mod
-from reconciler import manifest as manifest_mod
-from reconciler.applier import Applier
-from reconciler.client.api import PrefectClient
-from reconciler.client.v2 import adapter_for
-from reconciler.config import Config
-from reconciler.desired import Desired
-from reconciler.plans import Plan
-from reconciler.report import Report
+from reconciler.engine import desired as desired_mod
+from reconciler.engine import diff as diff_mod
+from reconciler.engine import inventory as inventory_mod
+from reconciler.engine import live as live_mod
+from reconciler.manifests import manifest as manifest_mod
+from reconciler.engine.applier import Applier
+from reconciler.prefect.api import PrefectClient
+from reconciler.prefect.v2 import adapter_for
+from reconciler.manifests.config import Config
+from reconciler.engine.desired import Desired
+from reconciler.engine.plans import Plan
+from reconciler.engine.report import Report
 
 API_URL = "http://prefect.test/api"
 SOURCE = "github.com/acme/flows//deployments"

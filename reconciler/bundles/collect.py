@@ -1,0 +1,58 @@
+"""The code bundles of a set of deployments (local files only; the `load` side of uploads)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..engine.desired import Desired
+from ..manifests.config import Config
+from ..manifests.discover import repository_root
+from .bundle import Bundle, HashCache, collect
+from .storage import READ_ONLY
+
+CACHE = Path(".reconcile") / "hash-cache.json"
+
+
+def collect_all(root: Path, config: Config, desired: Iterable[Desired],
+                cache: Optional[HashCache] = None) -> dict[str, Bundle]:
+    """identity → Bundle, for every deployment whose storage takes uploads."""
+    repo = repository_root(root)
+    cache = cache or HashCache(repo / CACHE)
+    base = (root if root.is_dir() else root.parent).resolve()
+    by_dir: dict[str, Bundle] = {}
+    out: dict[str, Bundle] = {}
+    for want in desired:
+        if want.storage is None or want.storage.slug in READ_ONLY or want.bundle_dir is None:
+            continue
+        directory = str((base / config.bundle_root).resolve()) if config.bundle_root else want.bundle_dir
+        if directory not in by_dir:
+            by_dir[directory] = collect(Path(directory), repo, cache, display=_display(Path(directory)))
+        out[want.identity] = by_dir[directory]
+    cache.save()
+    return out
+
+
+def collect_dirs(directories: Iterable[str], root_hint: Path) -> dict[str, Bundle]:
+    """Bundles by directory (applying a saved plan re-reads exactly the planned directories)."""
+    out: dict[str, Bundle] = {}
+    for directory in directories:
+        repo = repository_root(Path(directory))
+        cache = HashCache(repo / CACHE)
+        out[directory] = collect(Path(directory), repo, cache, display=_display(Path(directory)))
+        cache.save()
+    return out
+
+
+def _display(directory: Path) -> str:
+    try:
+        return directory.resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(directory)
+
+
+def runtime_path(want: Desired, root: Path, runtime_root: str) -> str:
+    """For `storage: null`: where the code lives on the machine that runs it."""
+    base = (root if root.is_dir() else root.parent).resolve()
+    rel = os.path.relpath(want.bundle_dir or base, base)
+    return runtime_root.rstrip("/") + ("" if rel == "." else "/" + Path(rel).as_posix())

@@ -1,0 +1,111 @@
+"""Where each deployment's code lives, and the marker there (the storage side of `read`).
+
+Named storage blocks are read with their secrets (needed to reach the storage;
+never printed); anonymous ones come from the manifest.  Each distinct location's
+marker is read once, concurrently.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..engine.desired import Desired
+from ..engine.live import Live
+from ..errors import ReconcileError
+from ..manifests.blocks import BlockRef
+from ..prefect.api import PrefectClient
+from . import storage as storage_mod
+from .bundle import Bundle
+from .marker import NAME, Marker
+from .uploads import Location
+
+
+@dataclass
+class Locations:
+    found: list[Location] = field(default_factory=list)
+    targets: dict[str, storage_mod.Target] = field(default_factory=dict)  # url → target
+    notices: list[str] = field(default_factory=list)
+
+
+def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dict[str, Bundle]) -> Locations:
+    out = Locations()
+    secrets: dict[str, dict[str, Any]] = {}
+    pending: list[tuple[Desired, storage_mod.Target]] = []
+    for want in desired:
+        ref = want.storage
+        bundle = bundles.get(want.identity)
+        if ref is None or bundle is None:
+            continue
+        data = _block_data(client, live, ref, secrets)
+        target = storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
+        if isinstance(target, storage_mod.ReadOnly):
+            out.notices.append(f"{want.identity}: code comes from {target.describe()} ({ref.key}); nothing to upload")
+            continue
+        out.targets.setdefault(target.url, target)
+        pending.append((want, target))
+    markers = _markers(list(out.targets.values()))
+    for want, target in pending:
+        out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
+                                  bundles[want.identity], markers[target.url]))
+    return out
+
+
+def _block_data(client: PrefectClient, live: Live, ref: BlockRef, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if ref.name is None:
+        return dict(ref.data or {})
+    doc = live.named.get((ref.slug, ref.name))
+    if doc is None:
+        raise ReconcileError(f"storage block {ref.key} not found on the server")
+    if doc.id not in cache:
+        raw = client.get(f"block_documents/{doc.id}?include_secrets=true")
+        cache[doc.id] = dict(raw.get("data") or {})
+    return cache[doc.id]
+
+
+def _markers(targets: list[storage_mod.Target]) -> dict[str, Optional[Marker]]:
+    if not targets:
+        return {}
+    with cf.ThreadPoolExecutor(min(8, len(targets))) as pool:
+        results = dict(zip((t.url for t in targets), pool.map(read_marker, targets)))
+    return results
+
+
+def read_marker(target: storage_mod.Target) -> Optional[Marker]:
+    fs = target.filesystem()
+    path = f"{target.root.rstrip('/')}/{NAME}"
+    try:
+        raw = fs.cat_file(path)
+    except FileNotFoundError:
+        _bucket_exists(fs, target)
+        return None
+    except IsADirectoryError:
+        return None
+    except PermissionError as exc:
+        raise ReconcileError(f"storage {target.block}: permission denied reading {target.url}: {exc}") from None
+    except OSError as exc:
+        raise ReconcileError(f"storage {target.block}: cannot read {target.url}: {_reason(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types (botocore, azure, …)
+        raise ReconcileError(f"storage {target.block}: cannot read {target.url}: {_reason(exc)}") from None
+    return Marker.from_bytes(raw)
+
+
+BUCKETED = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"}
+
+
+def _bucket_exists(fs, target: storage_mod.Target) -> None:
+    """No marker is normal (nothing uploaded yet); no bucket is a mistake, said at plan time."""
+    if target.protocol not in BUCKETED:
+        return
+    bucket = target.root.strip("/").split("/", 1)[0]
+    try:
+        exists = fs.exists(bucket)
+    except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+        raise ReconcileError(f"storage {target.block}: cannot read {target.url}: {_reason(exc)}") from None
+    if not exists:
+        raise ReconcileError(f"storage {target.block}: bucket {bucket!r} does not exist ({target.url})")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]

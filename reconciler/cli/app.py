@@ -1,0 +1,90 @@
+"""The Typer app, the options every command shares, and main(): the one place errors become exit codes."""
+from __future__ import annotations
+
+import enum
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from ..engine import run as engine
+from ..errors import ManifestErrors, ReconcileError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="GitOps for Prefect deployments: make the Prefect API match the manifests in a directory.")
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+PathArg = Annotated[Path, typer.Argument(help="Directory of *-deployment.yaml manifests (or one manifest).")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="text, json (a stable contract) or markdown.")]
+SourceOpt = Annotated[Optional[str], typer.Option("--source", help="Ownership name (default: git remote + path).")]
+UrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="Prefect API URL (default: PREFECT_API_URL, "
+                                               "reconcile.yaml, the Prefect profile, else an embedded server).")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Log every HTTP request to stderr.")]
+ExitOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors.")]
+SkipUploadOpt = Annotated[bool, typer.Option("--skip-upload", help="Deployments only: do not read or upload code "
+                                             "to storage (e.g. a PR check without storage credentials).")]
+
+
+def _colour(stream=None) -> bool:
+    stream = sys.stdout if stream is None else stream
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _options(**kwargs) -> engine.Options:
+    return engine.Options(say=_say, **kwargs)
+
+
+
+def _rewrite(argv: list[str]) -> list[str]:
+    """`reconcile --dry-run [PATH]` is `reconcile plan [PATH]`."""
+    if argv and argv[0] == "--dry-run":
+        return ["plan", *argv[1:]]
+    return argv
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _rewrite(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = app(args=args, prog_name="reconcile", standalone_mode=False)
+        if isinstance(code, int):  # typer returns (not raises) Exit codes in non-standalone mode
+            return code
+    except ManifestErrors as exc:
+        for error in exc.errors:
+            _say(f"error: {error}")
+        _say(f"{len(exc.errors)} error(s); nothing was changed.")
+        return 1
+    except ReconcileError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 3 plus a log
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        log = Path(tempfile.gettempdir()) / "reconcile-error.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        _say(f"internal error: {type(exc).__name__}: {exc} (traceback in {log}; please report it)")
+        return 3
+    return 0

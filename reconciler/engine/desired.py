@@ -1,0 +1,189 @@
+"""Manifests → Desired: each deployment as the API should hold it (pure, no I/O).
+
+Validation that needs no server happens here, for every manifest, before any
+write: duplicate identities, schedules, parameters against the flow's schema,
+blocks that cannot be recreated.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import jsonschema
+
+from ..errors import ManifestError, ManifestErrors, ReconcileError
+from ..manifests import schedules
+from ..manifests.blocks import BlockRef, masked_key
+from ..manifests.manifest import BlockSpec, Manifest
+
+# The fields compared between desired and live, in the order plans show them.
+FIELDS = (
+    "description", "version", "work_queue_name", "work_pool_name", "tags", "parameters",
+    "schedules", "is_schedule_active", "infra_overrides", "infrastructure", "storage",
+    "path", "entrypoint", "manifest_path", "parameter_openapi_schema", "enforce_parameter_schema",
+)
+
+
+@dataclass(frozen=True)
+class Desired:
+    identity: str                      # flow_name/name
+    flow_name: str
+    name: str
+    manifest: Optional[str]            # the file it came from, as displayed
+    fields: dict[str, Any]             # comparable values, keyed by FIELDS
+    infrastructure: Optional[BlockRef]
+    storage: Optional[BlockRef]
+    lines: dict[str, int] = field(default_factory=dict)   # field → line in the manifest
+    warnings: tuple[str, ...] = ()
+    bundle_dir: Optional[str] = field(default=None, compare=False)  # the manifest's directory: its code
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "identity": self.identity, "flow_name": self.flow_name, "name": self.name,
+            "manifest": self.manifest, "fields": self.fields, "lines": self.lines,
+            "infrastructure": self.infrastructure.to_json() if self.infrastructure else None,
+            "storage": self.storage.to_json() if self.storage else None,
+            "warnings": list(self.warnings),
+            # the code directory matters only where code is uploaded (and is a machine path)
+            **({"bundle_dir": self.bundle_dir} if self.storage is not None else {}),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Desired":
+        return cls(
+            identity=raw["identity"], flow_name=raw["flow_name"], name=raw["name"],
+            manifest=raw.get("manifest"), fields=raw["fields"], lines=raw.get("lines", {}),
+            infrastructure=BlockRef.from_json(raw["infrastructure"]) if raw.get("infrastructure") else None,
+            storage=BlockRef.from_json(raw["storage"]) if raw.get("storage") else None,
+            warnings=tuple(raw.get("warnings", ())), bundle_dir=raw.get("bundle_dir"),
+        )
+
+
+def resolve(manifests: list[Manifest]) -> list[Desired]:
+    """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem."""
+    errors: list[ReconcileError] = []
+    out: list[Desired] = []
+    seen: dict[str, Manifest] = {}
+    for manifest in manifests:
+        first = seen.get(manifest.identity)
+        if first is not None:
+            errors.append(manifest.error(("name",), (
+                f"deployment {manifest.identity!r} is also declared in "
+                f"{first.display}:{first.line_of('name')}; an identity (flow_name/name) may appear once")))
+            continue
+        seen[manifest.identity] = manifest
+        try:
+            out.append(_one(manifest))
+        except ManifestError as exc:
+            errors.append(exc)
+    if errors:
+        raise ManifestErrors(errors)
+    return out
+
+
+def _one(m: Manifest) -> Desired:
+    spec = m.spec
+    warnings: list[str] = []
+    infrastructure = _block(m, "infrastructure", spec.infrastructure)
+    storage = _block(m, "storage", spec.storage)
+    if infrastructure is None:
+        # Prefect 2 uses an anonymous Process when a manifest names no infrastructure.
+        infrastructure = BlockRef("process", None, {"type": "process", "stream_output": True})
+    schema = _parameter_schema(m)
+    _check_parameters(m, spec.parameters, schema)
+    if spec.triggers:
+        warnings.append(f"{m.display}:{m.line_of('triggers')}: triggers are not reconciled; "
+                        "manage automations separately")
+    paused = spec.is_schedule_active is False
+    fields: dict[str, Any] = {
+        "description": spec.description,
+        "version": spec.version,
+        "work_queue_name": spec.work_queue_name,
+        "work_pool_name": spec.work_pool_name,
+        "tags": sorted(set(spec.tags)),
+        "parameters": copy.deepcopy(spec.parameters),
+        "schedules": _schedules(m),
+        "is_schedule_active": not paused,
+        "infra_overrides": spec.overrides,
+        "infrastructure": infrastructure.key,
+        "storage": storage.key if storage else None,
+        "path": spec.path,
+        "entrypoint": spec.entrypoint,
+        "manifest_path": spec.manifest_path,
+        "parameter_openapi_schema": schema,
+        "enforce_parameter_schema": bool(spec.enforce_parameter_schema),
+    }
+    lines = {key: m.line_of(key) for key in FIELDS if (key,) in m.located.positions}
+    for alias, key in (("schedule", "schedules"), ("job_variables", "infra_overrides")):
+        if (alias,) in m.located.positions and key not in lines:
+            lines[key] = m.line_of(alias)
+    return Desired(
+        identity=m.identity, flow_name=spec.flow_name, name=spec.name, manifest=m.display,
+        fields=fields, infrastructure=infrastructure, storage=storage, lines=lines,
+        warnings=tuple(warnings), bundle_dir=str(m.path.parent.resolve()),
+    )
+
+
+def _block(m: Manifest, key: str, block: Optional[BlockSpec]) -> Optional[BlockRef]:
+    if block is None:
+        return None
+    slug = block.slug
+    assert slug is not None  # manifest.parse guarantees it
+    if block.named:
+        return BlockRef(slug, block.document_name)
+    data = block.data
+    masked = masked_key(data)
+    if masked is not None:
+        raise m.error((key,) + masked, (
+            f"this inline (anonymous) {slug} block has secrets masked by Prefect ('**********') "
+            f"and cannot be recreated; save it as a named block and reference it by `_block_document_name`"))
+    return BlockRef(slug, None, data)
+
+
+def _schedules(m: Manifest) -> list[dict[str, Any]]:
+    spec = m.spec
+    entries: list[tuple[tuple, dict[str, Any], Optional[bool]]] = []
+    if spec.schedules:
+        entries = [(("schedules", i, "schedule"), e.schedule, e.active) for i, e in enumerate(spec.schedules)]
+    elif spec.schedule is not None:
+        entries = [(("schedule",), spec.schedule, spec.is_schedule_active)]
+    out = []
+    for path, raw, active in entries:
+        try:
+            canonical = schedules.validate(raw)
+        except schedules.ScheduleInvalid as exc:
+            raise m.error(path + ((exc.key,) if exc.key else ()), str(exc)) from None
+        out.append({"schedule": canonical, "active": True if active is None else active})
+    return sorted(out, key=schedules.sort_key)
+
+
+def _parameter_schema(m: Manifest) -> Optional[dict[str, Any]]:
+    schema = m.spec.parameter_openapi_schema
+    if schema is None:
+        return None
+    return without_nulls(copy.deepcopy(schema))
+
+
+def without_nulls(schema: dict[str, Any]) -> dict[str, Any]:
+    """`required: null` / `definitions: null` as Prefect writes them mean "none"; the API refuses a null
+    `required` when it enforces the schema, so both sides are compared and sent without them."""
+    return {k: v for k, v in schema.items() if v is not None}
+
+
+def _check_parameters(m: Manifest, parameters: dict[str, Any], schema: Optional[dict[str, Any]]) -> None:
+    if not schema or not parameters:
+        return
+    props = schema.get("properties") or {}
+    for key in parameters:
+        if "properties" in schema and key not in props:
+            raise m.error(("parameters", key), (
+                f"not a parameter of flow {m.spec.flow_name!r} (its parameters: {', '.join(props) or 'none'})"))
+    check = {k: v for k, v in schema.items() if k not in ("required",) and v is not None}
+    try:
+        validator = jsonschema.Draft7Validator(check)
+        error = next(iter(sorted(validator.iter_errors(parameters), key=lambda e: list(e.path))), None)
+    except (jsonschema.SchemaError, jsonschema.exceptions.RefResolutionError) as exc:
+        raise m.error(("parameter_openapi_schema",), f"not a valid JSON Schema: {exc.message if hasattr(exc, 'message') else exc}") from None
+    if error is not None:
+        raise m.error(("parameters",) + tuple(error.path), f"does not match the flow's parameter schema: {error.message}")

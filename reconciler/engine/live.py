@@ -1,0 +1,152 @@
+"""Prefect API → Live: what the server holds now, read in a handful of requests.
+
+Requests: the server version, every deployment (paged, 200 a page), their flows
+and the declared flows (one filter), the block documents the deployments point
+at and the named blocks the manifests name (two filters), and the reconciler's
+own documents (inventories, locks: one filter).  Never one request per deployment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+from ..errors import NotFound
+from ..manifests.blocks import BlockRef, content_hash
+from ..prefect.api import PrefectClient
+from .desired import Desired
+from .source import doc_slug
+
+INVENTORY_PREFIX = "reconcile-inventory-"
+LOCK_PREFIX = "reconcile-lock-"
+
+
+@dataclass(frozen=True)
+class BlockDoc:
+    id: str
+    slug: str
+    name: Optional[str]
+    anonymous: bool
+    data: dict[str, Any]
+    block_type_id: str
+    block_schema_id: str
+
+    @property
+    def key(self) -> str:
+        if self.anonymous:
+            return f"{self.slug}/anonymous:{content_hash(self.data)[:12]}"
+        return f"{self.slug}/{self.name}"
+
+    @classmethod
+    def from_api(cls, raw: dict[str, Any]) -> "BlockDoc":
+        slug = (raw.get("block_type") or {}).get("slug") or (raw.get("block_schema") or {}).get("fields", {}).get("block_type_slug") or "?"
+        return cls(id=raw["id"], slug=slug, name=raw.get("name"), anonymous=bool(raw.get("is_anonymous")),
+                   data=raw.get("data") or {}, block_type_id=raw.get("block_type_id", ""),
+                   block_schema_id=raw.get("block_schema_id", ""))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The identities one source manages, stored as a JSON block document."""
+
+    source: str
+    deployments: frozenset[str]
+    doc_id: Optional[str] = None
+    doc_name: Optional[str] = None
+
+
+@dataclass
+class Live:
+    api_url: str
+    server_version: str
+    deployments: dict[str, dict[str, Any]]           # identity → the API's deployment JSON
+    flows: dict[str, str]                            # flow name → flow id
+    blocks: dict[str, BlockDoc]                      # id → document
+    named: dict[tuple[str, str], BlockDoc]           # (slug, name) → document
+    inventories: dict[str, Inventory]                # source → inventory
+    work_pools: frozenset[str] = frozenset()         # the declared work pools that exist
+
+    def block_key(self, doc_id: Optional[str]) -> Optional[str]:
+        if not doc_id:
+            return None
+        doc = self.blocks.get(doc_id)
+        return doc.key if doc else f"missing:{doc_id}"
+
+    def owner_of(self, identity: str, except_source: str) -> Optional[str]:
+        for source, inventory in sorted(self.inventories.items()):
+            if source != except_source and identity in inventory.deployments:
+                return source
+        return None
+
+
+def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str] = None) -> Live:
+    desired = list(desired)
+    version = client.server_version()
+    raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
+    flow_ids = sorted({d["flow_id"] for d in raw_deployments})
+    flow_names = sorted({d.flow_name for d in desired})
+    flows_by_id: dict[str, str] = {}
+    flows: dict[str, str] = {}
+    if flow_ids or flow_names:
+        query: dict[str, Any] = {"operator": "or_"}
+        if flow_ids:
+            query["id"] = {"any_": flow_ids}
+        if flow_names:
+            query["name"] = {"any_": flow_names}
+        for flow in client.paged("flows/filter", {"flows": query}):
+            flows_by_id[flow["id"]] = flow["name"]
+            flows[flow["name"]] = flow["id"]
+    deployments: dict[str, dict[str, Any]] = {}
+    for dep in raw_deployments:
+        flow_name = flows_by_id.get(dep["flow_id"])
+        if flow_name is not None:
+            deployments[f"{flow_name}/{dep['name']}"] = dep
+
+    blocks: dict[str, BlockDoc] = {}
+    ids = sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"), d.get("storage_document_id")) if i})
+    if ids:
+        # with secrets: an anonymous block is matched by its whole content (the data is never printed or saved)
+        body = {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}, "include_secrets": True}
+        for raw in client.paged("block_documents/filter", body):
+            doc = BlockDoc.from_api(raw)
+            blocks[doc.id] = doc
+    wanted = _named_refs(desired)
+    named: dict[tuple[str, str], BlockDoc] = {}
+    if wanted:
+        body = {"block_documents": {"name": {"any_": sorted({n for _, n in wanted})}},
+                "block_types": {"slug": {"any_": sorted({s for s, _ in wanted})}}}
+        for raw in client.paged("block_documents/filter", body):
+            doc = BlockDoc.from_api(raw)
+            blocks[doc.id] = doc
+    for doc in blocks.values():
+        if not doc.anonymous and doc.name:
+            named[(doc.slug, doc.name)] = doc
+
+    pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
+    work_pools = frozenset(p["name"] for p in client.paged("work_pools/filter", {"work_pools": {"name": {"any_": pools}}})) if pools else frozenset()
+
+    # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
+    inventories: dict[str, Inventory] = {}
+    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
+    raws = list(client.paged("block_documents/filter", body))
+    if source is not None:  # this source's own inventory is read by its exact name as well
+        try:
+            raws.append(client.get(f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}"))
+        except NotFound:
+            pass
+    for raw in raws:
+        value = (raw.get("data") or {}).get("value") or {}
+        if isinstance(value, dict) and isinstance(value.get("source"), str):
+            inventories[value["source"]] = Inventory(
+                source=value["source"], deployments=frozenset(value.get("deployments") or ()),
+                doc_id=raw["id"], doc_name=raw["name"])
+    return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools)
+
+
+def _named_refs(desired: list[Desired]) -> set[tuple[str, str]]:
+    refs: set[tuple[str, str]] = set()
+    for d in desired:
+        for ref in (d.infrastructure, d.storage):
+            if isinstance(ref, BlockRef) and ref.name is not None:
+                refs.add((ref.slug, ref.name))
+    return refs

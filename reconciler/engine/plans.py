@@ -1,0 +1,145 @@
+"""The Plan: ordered actions with field-level changes, and its JSON form.
+
+The JSON form is a contract (documented in the README): `version`, `source`,
+`server`, `actions[]` with `action`, `deployment`, `manifest`, `changes[]`, and
+`summary`.  Keys may be added; these stay.  A saved plan also carries what apply
+needs (the desired values, the live fingerprints) so it can be applied later
+exactly as shown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..bundles.uploads import Upload
+from ..errors import ReconcileError
+from .desired import Desired
+
+KINDS = ("create", "update", "delete", "adopt", "noop")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class Action:
+    action: str                       # one of KINDS
+    identity: str                     # flow_name/name
+    manifest: Optional[str]
+    changes: tuple[Change, ...] = ()
+    desired: Optional[Desired] = None
+    live_id: Optional[str] = None
+    live_updated: Optional[str] = None  # the live deployment's `updated`, to detect a moved server
+    reason: str = ""
+
+    @property
+    def changed_fields(self) -> set[str]:
+        return {c.field.split(".", 1)[0] for c in self.changes}
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "delete") or bool(self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "deployment": self.identity, "manifest": self.manifest,
+            "changes": [c.to_json() for c in self.changes], "reason": self.reason,
+            "live": {"id": self.live_id, "updated": self.live_updated},
+            "desired": self.desired.to_json() if self.desired else None,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> "Action":
+        live = raw.get("live") or {}
+        return cls(
+            action=raw["action"], identity=raw["deployment"], manifest=raw.get("manifest"),
+            changes=tuple(Change(c["field"], c["before"], c["after"]) for c in raw.get("changes", [])),
+            desired=Desired.from_json(raw["desired"]) if raw.get("desired") else None,
+            live_id=live.get("id"), live_updated=live.get("updated"), reason=raw.get("reason", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    identity: str
+    manifest: Optional[str]
+    owner: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"deployment": self.identity, "manifest": self.manifest, "owner": self.owner}
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: str
+    api_url: str
+    server_version: str
+    actions: tuple[Action, ...]
+    conflicts: tuple[Conflict, ...] = ()
+    inventory_before: frozenset[str] = frozenset()
+    inventory_after: frozenset[str] = frozenset()
+    notices: tuple[str, ...] = ()
+    uploads: tuple[Upload, ...] = ()
+    embedded: bool = False            # made against an embedded local server (its URL is per-run)
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {kind: 0 for kind in KINDS}
+        for action in self.actions:
+            counts[action.action] += 1
+        counts["conflict"] = len(self.conflicts)
+        counts["upload"] = len(self.uploads)
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.uploads) or any(a.action != "noop" for a in self.actions)
+
+    @property
+    def deletes(self) -> list[Action]:
+        return [a for a in self.actions if a.action == "delete"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "source": self.source,
+            "server": {"url": self.api_url, "version": self.server_version, "embedded": self.embedded},
+            "actions": [u.to_json() for u in self.uploads] + [a.to_json() for a in self.actions],
+            "summary": self.summary,
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after)},
+            "notices": list(self.notices),
+            "created": self.created,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, raw: Any, origin: str = "plan") -> "Plan":
+        if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION or "actions" not in raw:
+            raise ReconcileError(f"{origin}: not a saved reconcile plan (format version {FORMAT_VERSION})")
+        try:
+            return cls(
+                source=raw["source"], api_url=raw["server"]["url"], server_version=raw["server"]["version"],
+                actions=tuple(Action.from_json(a) for a in raw["actions"] if a.get("action") != "upload"),
+                uploads=tuple(Upload.from_json(a) for a in raw["actions"] if a.get("action") == "upload"),
+                conflicts=tuple(Conflict(c["deployment"], c.get("manifest"), c["owner"]) for c in raw.get("conflicts", [])),
+                inventory_before=frozenset(raw.get("inventory", {}).get("before", [])),
+                inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),
+                notices=tuple(raw.get("notices", [])), created=raw.get("created", ""),
+                embedded=bool(raw["server"].get("embedded", False)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ReconcileError(f"{origin}: saved plan is incomplete ({exc})") from None

@@ -1,0 +1,176 @@
+"""The engine: manifests → desired → live → diff → plan → apply → report, joined in one place.
+
+The CLI, the Python API and every trigger call these functions.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TextIO
+
+from ..bundles import collect as bundles_mod
+from ..bundles import locations as locations_mod
+from ..bundles.bundle import Bundle
+from ..bundles.storage import Target
+from ..bundles.uploads import plan_uploads
+from ..errors import ManifestErrors, ReconcileError
+from ..manifests import config as config_mod
+from ..manifests import discover
+from ..prefect import embedded as server
+from ..prefect.api import PrefectClient
+from ..prefect.connection import resolve
+from ..prefect.v2 import adapter_for
+from . import desired as desired_mod
+from . import diff as diff_mod
+from . import guards as checks
+from . import live as live_mod
+from .applier import Applier, Listener
+from .desired import Desired
+from .lock import Lock
+from .plans import Plan
+from .report import Report
+from .source import default_name
+
+
+@dataclass
+class Options:
+    api_url: Optional[str] = None
+    source: Optional[str] = None
+    allow_deletes: bool = False
+    max_deletes: Optional[int] = None
+    allow_empty: bool = False
+    parallelism: int = 4
+    lock_timeout: float = 0.0
+    lock_ttl: float = 600.0
+    verbose: bool = False
+    prune: bool = True            # False: apply some manifests without deleting the source's others
+    skip_upload: bool = False     # plan and apply deployments only: never read or write code storage
+    say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
+    on_result: Listener = field(default=lambda result: None)
+    on_bytes: Callable[[int], None] = field(default=lambda n: None)
+    on_start: Callable[[Plan], None] = field(default=lambda plan: None)   # the plan about to be applied
+
+
+@dataclass(frozen=True)
+class Prepared:
+    root: Path
+    config: config_mod.Config
+    desired: list[Desired]
+    source: str
+    notices: tuple[str, ...]
+    bundles: dict[str, Bundle]      # identity → the code bundle to upload
+
+
+def prepare(path: Path, options: Options) -> Prepared:
+    """Load and validate everything on disk (no network)."""
+    root = Path(path)
+    if not root.exists():
+        raise ReconcileError(f"{path}: no such file or directory")
+    loaded_config = config_mod.load(root if root.is_dir() else root.parent)
+    cfg = loaded_config.config
+    loaded = discover.load_all(root, cfg, strict=False)
+    try:
+        wanted = desired_mod.resolve(loaded.manifests)
+    except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
+        raise ManifestErrors(loaded.errors + exc.errors) from None
+    if loaded.errors:
+        raise ManifestErrors(loaded.errors)
+    if cfg.runtime_root:
+        wanted = [replace(d, fields={**d.fields, "path": bundles_mod.runtime_path(d, root, cfg.runtime_root)})
+                  if d.storage is None else d for d in wanted]
+    source = options.source or cfg.source or default_name(root)
+    notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
+    code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
+    notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
+    return Prepared(root, cfg, wanted, source, notices, code)
+
+
+@contextlib.contextmanager
+def connect(options: Options, config_url: Optional[str] = None) -> Iterator[PrefectClient]:
+    target = resolve(options.api_url, config_url)
+    log: Optional[TextIO] = sys.stderr if options.verbose else None
+    if target.api_url is None:
+        with server.embedded(options.say) as url:
+            with PrefectClient(url, log=log) as client:
+                client.embedded = True
+                yield client
+        return
+    with PrefectClient(target.api_url, target.api_key, log=log) as client:
+        yield client
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    live: live_mod.Live
+    targets: dict[str, Target]        # storage location url → where to upload
+    bundles: dict[str, Bundle]        # bundle directory → Bundle
+
+
+def _plan(client: PrefectClient, prepared: Prepared, prune: bool = True) -> Planned:
+    live = live_mod.read(client, prepared.desired, prepared.source)
+    adapter = adapter_for(live.server_version)
+    checks.blocks_exist(prepared.desired, live)
+    checks.work_pools_exist(prepared.desired, live)
+    places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
+    plan = diff_mod.diff(prepared.desired, live, prepared.source,
+                         lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
+    plan = replace(plan, uploads=tuple(plan_uploads(places.found)), embedded=client.embedded,
+                   notices=prepared.notices + tuple(places.notices) + plan.notices)
+    return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
+
+
+@contextlib.contextmanager
+def _client(options: Options, prepared: Prepared, client: Optional[PrefectClient]) -> Iterator[PrefectClient]:
+    if client is not None:      # a long-running trigger keeps one connection across runs
+        yield client
+        return
+    with connect(options, prepared.config.api_url) as opened:
+        yield opened
+
+
+def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Plan:
+    prepared = prepare(path, options)
+    with _client(options, prepared, client) as client:
+        return _plan(client, prepared, options.prune).plan
+
+
+def needs_apply(plan: Plan) -> bool:
+    return plan.has_changes or plan.inventory_before != plan.inventory_after
+
+
+def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:
+    prepared = prepare(path, options)
+    max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
+    with _client(options, prepared, client) as client:
+        started = time.monotonic()
+        planned = _plan(client, prepared, options.prune)
+        _safety(planned.plan, prepared, max_deletes, options)
+        if not needs_apply(planned.plan):
+            return Report(planned.plan, seconds=time.monotonic() - started)  # converged: not a single write
+        with Lock(client, prepared.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
+            planned = _plan(client, prepared, options.prune)  # again, under the lock: the server may have moved
+            _safety(planned.plan, prepared, max_deletes, options)
+            report = _execute(client, planned, options)
+        report.seconds = time.monotonic() - started
+        return report
+
+
+def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) -> None:
+    checks.empty_desired(plan, len(prepared.desired), options.allow_empty)
+    checks.delete_limit(plan, max_deletes, options.allow_deletes)
+
+
+def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
+    live = planned.live
+    applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
+                      on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
+                      on_bytes=options.on_bytes)
+    options.on_start(planned.plan)
+    report = applier.run(planned.plan)
+    plan = planned.plan
+    report.notices.extend(plan.notices)
+    return report

@@ -1,0 +1,84 @@
+"""Applying a saved plan exactly as shown, or refusing when the server moved since."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..bundles import collect as bundles_mod
+from ..bundles import locations as locations_mod
+from ..errors import PlanStale, ReconcileError
+from ..prefect.api import PrefectClient
+from . import guards as checks
+from . import live as live_mod
+from .lock import Lock
+from .plans import Plan
+from .report import Report
+from .run import Options, Planned, _execute, connect, needs_apply
+
+
+def apply_saved(plan_file: Path, options: Options) -> Report:
+    try:
+        saved = Plan.from_json(json.loads(plan_file.read_text(encoding="utf-8")), str(plan_file))
+    except (OSError, ValueError) as exc:
+        raise ReconcileError(f"{plan_file}: cannot read the saved plan: {exc}") from None
+    return apply_plan(saved, options, origin=str(plan_file))
+
+
+def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
+    """Apply exactly this plan; refuse if the server (or the code) moved since it was made."""
+    if options.source and options.source != saved.source:
+        raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
+    checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
+    checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
+    if not saved.embedded:  # an embedded server gets a new port each run: connect as usual instead
+        options = replace(options, api_url=options.api_url or saved.api_url)
+    with connect(options) as client:
+        started = time.monotonic()
+        if not needs_apply(saved):
+            return Report(saved, seconds=time.monotonic() - started)
+        # refuse a stale plan before taking the lock (a write), then check again under it
+        _current(client, saved, origin)
+        with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
+            report = _execute(client, _current(client, saved, origin), options)
+        report.seconds = time.monotonic() - started
+        return report
+
+
+def _current(client: PrefectClient, saved: Plan, origin: str) -> Planned:
+    desired = [a.desired for a in saved.actions if a.desired]
+    live = live_mod.read(client, desired, saved.source)
+    stale_because(saved, live, origin)
+    code = bundles_mod.collect_dirs({u.bundle_dir for u in saved.uploads}, Path.cwd())
+    by_identity = {identity: code[u.bundle_dir] for u in saved.uploads for identity in u.deployments}
+    places = locations_mod.read(client, live, [d for d in desired if d.identity in by_identity], by_identity)
+    markers = {loc.url: loc.marker for loc in places.found}
+    for upload in saved.uploads:
+        if code[upload.bundle_dir].digest != upload.digest:
+            raise _stale(origin, f"the files in {upload.bundle} changed")
+        marker = markers.get(upload.url)
+        if (marker.digest if marker else None) != upload.marker_before:
+            raise _stale(origin, f"the code at {upload.url} changed")
+    return Planned(saved, live, places.targets, code)
+
+
+def _stale(origin: str, why: str) -> PlanStale:
+    return PlanStale(f"{origin}: the server changed since this plan was made ({why}); run plan again")
+
+
+def stale_because(saved: Plan, live: live_mod.Live, origin: str) -> None:
+    """Refuse a saved plan when the server moved since it was made."""
+    inventory = live.inventories.get(saved.source)
+    current = inventory.deployments if inventory else frozenset()
+    if current != saved.inventory_before:
+        raise _stale(origin, f"the inventory of {saved.source!r} changed")
+    for action in saved.actions:
+        dep = live.deployments.get(action.identity)
+        if action.action == "create":
+            if dep is not None:
+                raise _stale(origin, f"{action.identity} now exists")
+        elif dep is None:
+            raise _stale(origin, f"{action.identity} is gone")
+        elif dep["id"] != action.live_id or dep.get("updated") != action.live_updated:
+            raise _stale(origin, f"{action.identity} was updated at {dep.get('updated')}")

@@ -1,0 +1,102 @@
+"""`reconcile check`: does each manifest's generated part still match its flow code?
+
+Compared in meaning (flow name, entrypoint, parameter names, required set,
+types, defaults), not in the schema dialect of the Prefect and pydantic
+versions that wrote the file; `--strict` compares the schema exactly.  The code
+is read, never imported.
+"""
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..errors import ReconcileError
+from ..manifests.discover import repository_root
+from ..manifests.manifest import Manifest
+from . import scan as flowscan
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+def flow_file(manifest: Manifest, root: Path) -> tuple[Optional[Path], str]:
+    """The flow file an entrypoint names (relative to the manifest's directory, else to root)."""
+    entrypoint = manifest.spec.entrypoint or ""
+    file, _, function = entrypoint.rpartition(":")
+    for base in (manifest.path.parent, root):
+        candidate = (base / file)
+        if candidate.is_file():
+            return candidate, function
+    return None, function
+
+
+def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[list[Finding], Optional[dict[str, Any]]]:
+    """Findings for one manifest, and what the code says (None when the code could not be read)."""
+    spec = manifest.spec
+    where = lambda key: manifest.line_of(key)  # noqa: E731 - a short lookup
+    found: list[Finding] = []
+    repo = repository_root(root)
+    if spec.path and not posixpath.isabs(spec.path.replace("\\", "/")) and _escapes(spec.path):
+        found.append(Finding(manifest.display, where("path"), "path", f"{spec.path!r} leaves the repository"))
+    if not spec.entrypoint:
+        found.append(Finding(manifest.display, where("flow_name"), "entrypoint",
+                             "missing: the manifest names no flow code to check (a Prefect 2.0 manifest_path file?)"))
+        return found, None
+    if ":" not in spec.entrypoint:
+        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
+                             f"{spec.entrypoint!r} is not path/to/flow.py:function"))
+        return found, None
+    file, function = flow_file(manifest, root)
+    if file is None:
+        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
+                             f"the file says {spec.entrypoint!r}, but there is no such file"))
+        return found, None
+    if not _inside(file.resolve(), repo):
+        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
+                             f"{spec.entrypoint!r} leaves the repository"))
+        return found, None
+    try:
+        info = flowscan.scan(file, function)
+    except ReconcileError as exc:
+        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint", str(exc)))
+        return found, None
+    written = flowscan.manifest_schema(info.parameter_openapi_schema)   # as a manifest holds it
+    code = {"flow_name": info.flow_name, "parameter_openapi_schema": written}
+    if spec.flow_name != info.flow_name:
+        found.append(Finding(manifest.display, where("flow_name"), "flow_name",
+                             f"the file says {spec.flow_name!r}, the code says {info.flow_name!r}"))
+    schema = spec.parameter_openapi_schema or {}
+    if strict:
+        if schema != written:
+            found.append(Finding(manifest.display, where("parameter_openapi_schema"), "parameter_openapi_schema",
+                                 f"the file says {_short(schema)}, the code says {_short(written)}"))
+    else:
+        for difference in flowscan.schema_equivalent(schema, info.parameter_openapi_schema):
+            found.append(Finding(manifest.display, where("parameter_openapi_schema"), "parameter_openapi_schema",
+                                 difference))
+    return found, code
+
+
+def _escapes(path: str) -> bool:
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    return normal == ".." or normal.startswith("../")
+
+
+def _inside(path: Path, repo: Path) -> bool:
+    return path == repo or repo in path.parents
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 100 else text[:97] + "..."

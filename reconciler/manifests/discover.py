@@ -1,0 +1,116 @@
+"""Find the manifests under a directory and load them all (the `load` stage).
+
+Every file is read and validated before anything else happens; all errors are
+collected so one run reports every bad file, not just the first.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from ..errors import ManifestError, ManifestErrors, ReconcileError
+from .config import FILENAME as CONFIG_FILENAME
+from .config import Config
+from .manifest import Manifest, parse
+
+DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
+SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    root: Path
+    manifests: list[Manifest]
+    notices: list[str] = field(default_factory=list)
+    errors: list[ReconcileError] = field(default_factory=list)   # only with strict=False
+
+
+def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
+    lines: list[str] = []
+    ignore_file = root / ".prefectignore"
+    if ignore_file.is_file():
+        lines += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines += config.exclude
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def find(root: Path, config: Config) -> list[Path]:
+    """Manifest files under root, sorted; hidden and ignored directories are skipped."""
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise ReconcileError(f"{root}: no such directory")
+    ignore = _ignore_spec(root, config)
+    found: set[Path] = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and d not in SKIP_DIRS
+            and not ignore.match_file(str(rel_dir / d) + "/")
+        )
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if rel == CONFIG_FILENAME:
+                continue  # reconcile.yaml is the settings file, never a manifest
+            wanted = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
+                fnmatch.fnmatchcase(rel, p) for p in config.include
+            )
+            if wanted and not ignore.match_file(rel):
+                found.add(Path(dirpath) / name)
+    return sorted(found)
+
+
+def _display(path: Path, root: Path) -> str:
+    """Relative to the working directory when the file is below it, else absolute."""
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
+    """Parse every manifest; raise ManifestErrors listing every bad file (or, not strict, return them)."""
+    manifests: list[Manifest] = []
+    notices: list[str] = []
+    errors: list[ReconcileError] = []
+    for path in find(root, config):
+        display = _display(path, root)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            errors.append(ManifestError(display, 1, 1, None, f"cannot read: {exc.strerror}"))
+            continue
+        try:
+            if _foreign(raw):
+                notices.append(f"{display}: skipped, not a Prefect manifest (has apiVersion/kind)")
+                continue
+            manifests.append(parse(raw, path, display))
+        except ManifestError as exc:
+            errors.append(exc)
+    if errors and strict:
+        raise ManifestErrors(errors)
+    return Loaded(root=root, manifests=manifests, notices=notices, errors=errors)
+
+
+def _foreign(raw: bytes) -> bool:
+    """A Kubernetes object (or similar) that merely matches the file name pattern."""
+    def top(key: bytes) -> bool:
+        return re.search(rb"^" + key + rb"\s*:", raw, re.MULTILINE) is not None
+    return top(b"apiVersion") and top(b"kind") and not top(b"flow_name")
+
+
+def repository_root(path: Path) -> Path:
+    """The git work tree holding path (symlinks may not leave it), else path itself."""
+    path = path.resolve()
+    start = path if path.is_dir() else path.parent
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start

@@ -34,6 +34,8 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Log every HTT
 ExitOpt = Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for errors.")]
 SkipUploadOpt = Annotated[bool, typer.Option("--skip-upload", help="Deployments only: do not read or upload code "
                                              "to storage (e.g. a PR check without storage credentials).")]
+ConflictsOpt = Annotated[bool, typer.Option("--allow-conflicts", help="Leave deployments another source owns "
+                                            "alone instead of failing (exit 1).")]
 
 
 def _colour(stream=None) -> bool:

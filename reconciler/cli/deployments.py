@@ -9,13 +9,16 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from ..engine import guards
 from ..engine import run as engine
 from ..engine import saved
 from ..engine import status as status_mod
 from ..engine.plans import Plan
+from ..errors import ReconcileError
 from ..render import markdown, text
 from ..render import status as status_text
 from .app import (
+    ConflictsOpt,
     ExitOpt,
     Format,
     FormatOpt,
@@ -51,13 +54,17 @@ def plan_cmd(
     api_url: UrlOpt = None,
     verbose: VerboseOpt = False,
     skip_upload: SkipUploadOpt = False,
+    allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Show what apply would change (Terraform-style). Alias: reconcile --dry-run."""
-    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload))
+    plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload,
+                                           allow_conflicts=allow_conflicts))
     if out is not None:
         out.write_text(plan.dumps(), encoding="utf-8")
         _say(f"plan saved to {out}; apply it with: reconcile apply {out}")
     _print_plan(plan, fmt)
+    if plan.conflicts and not plan.leave_conflicts:
+        raise ReconcileError(guards.conflict_message(plan))
     if detailed_exitcode and engine.needs_apply(plan):
         raise typer.Exit(2)
 
@@ -77,14 +84,15 @@ def apply_cmd(
     parallelism: Annotated[int, typer.Option("--parallelism", min=1, max=32, help="Concurrent writes.")] = 4,
     verbose: VerboseOpt = False,
     skip_upload: SkipUploadOpt = False,
+    allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Make the server match the manifests (or apply a saved plan exactly). Does not prompt."""
     if dry_run:
-        plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose, skip_upload)
+        plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose, skip_upload, allow_conflicts)
         return
     options = _options(api_url=api_url, source=source, allow_deletes=allow_deletes, max_deletes=max_deletes,
                        allow_empty=allow_empty, lock_timeout=lock_timeout, parallelism=parallelism, verbose=verbose,
-                       skip_upload=skip_upload)
+                       skip_upload=skip_upload, allow_conflicts=allow_conflicts)
     with progress(options, enabled=fmt is Format.text) as options:
         if path.is_file() and path.suffix == ".json":
             report = saved.apply_saved(path, options)

@@ -32,13 +32,21 @@ def diff(
 ) -> Plan:
     """`prune=False` (one manifest applied on its own) never deletes and keeps the inventory's other entries."""
     inventory = live.inventories.get(source)
-    owned = inventory.deployments if inventory else frozenset()
+    listed = inventory.deployments if inventory else frozenset()
+    claimed = frozenset(i for i, c in live.claims.items() if c.source == source)
+    # what this source owns: its claims, and what its inventory lists that no source has claimed yet
+    # (written before claims existed; apply claims it before writing, and a lost claim is a conflict)
+    owned = claimed | frozenset(i for i in listed if i not in live.claims)
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     notices: list[str] = []
     declared: set[str] = set()
     for want in desired:
         declared.add(want.identity)
+        owner = live.owner_of(want.identity, source) if want.identity not in owned else None
+        if owner is not None:
+            conflicts.append(Conflict(want.identity, want.manifest, owner))
+            continue
         dep = live.deployments.get(want.identity)
         if dep is None:
             actions.append(Action("create", want.identity, want.manifest,
@@ -51,10 +59,6 @@ def diff(
         if want.identity in owned:
             kind, reason = ("update", "differs from the manifest") if changes else ("noop", "in sync")
         else:
-            owner = live.owner_of(want.identity, source)
-            if owner is not None:
-                conflicts.append(Conflict(want.identity, want.manifest, owner))
-                continue
             kind, reason = "adopt", "on the server, not yet managed by this source"
         if any(c.field.split(".", 1)[0] in REPLACING for c in changes):
             notices.append(f"{want.identity}: the parameter schema changed; Prefect cannot patch it, so the "
@@ -72,8 +76,8 @@ def diff(
     actions.sort(key=lambda a: (order[a.action], a.identity))
     after = frozenset(declared - {c.identity for c in conflicts}) | (frozenset() if prune else owned)
     return Plan(source=source, api_url=live.api_url, server_version=live.server_version,
-                actions=tuple(actions), conflicts=tuple(conflicts), inventory_before=owned,
-                inventory_after=after, notices=tuple(notices))
+                actions=tuple(actions), conflicts=tuple(conflicts), inventory_before=listed,
+                inventory_after=after, notices=tuple(notices), unclaimed=after - claimed)
 
 
 def _creation(fields: dict[str, Any]) -> tuple[Change, ...]:

@@ -46,3 +46,18 @@ def empty_desired(plan: Plan, declared: int, allow_empty: bool) -> None:
     if declared == 0 and plan.inventory_before and not allow_empty:
         raise Refused(f"no manifests found, but source {plan.source!r} manages {len(plan.inventory_before)} "
                       "deployments; applying would delete them all. Check the path, or pass --allow-empty")
+
+
+def conflicts(plan: Plan) -> None:
+    """A deployment another source owns fails the run, unless the user opted to leave such deployments alone."""
+    if plan.conflicts and not plan.leave_conflicts:
+        raise Refused(conflict_message(plan))
+
+
+def conflict_message(plan: Plan) -> str:
+    shown = ", ".join(f"{c.identity} (source {c.owner!r})" for c in plan.conflicts[:5])
+    more = ", …" if len(plan.conflicts) > 5 else ""
+    n = len(plan.conflicts)
+    return (f"{n} deployment{'s' if n != 1 else ''} declared here belong{'s' if n == 1 else ''} to another source: "
+            f"{shown}{more}; nothing was changed. Remove {'them' if n != 1 else 'it'} from this source, or pass "
+            "--allow-conflicts (allow_conflicts: true in reconcile.yaml) to leave them alone")

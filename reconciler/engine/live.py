@@ -3,16 +3,18 @@
 Requests: the server version, every deployment (paged, 200 a page), their flows
 and the declared flows (one filter), the block documents the deployments point
 at and the named blocks the manifests name (two filters), and the reconciler's
-own documents (inventories, locks: one filter).  Never one request per deployment.
+own documents (inventories: one filter; the ownership claims of the declared and inventoried
+deployments: one filter).  Never one request per deployment.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from ..errors import NotFound
 from ..manifests.blocks import BlockRef, content_hash
 from ..prefect.api import PrefectClient
+from . import claims as claims_mod
 from .desired import Desired
 from .source import doc_slug
 
@@ -64,6 +66,7 @@ class Live:
     named: dict[tuple[str, str], BlockDoc]           # (slug, name) → document
     inventories: dict[str, Inventory]                # source → inventory
     work_pools: frozenset[str] = frozenset()         # the declared work pools that exist
+    claims: dict[str, claims_mod.Claim] = field(default_factory=dict)   # identity → the source that owns it
 
     def block_key(self, doc_id: Optional[str]) -> Optional[str]:
         if not doc_id:
@@ -72,6 +75,10 @@ class Live:
         return doc.key if doc else f"missing:{doc_id}"
 
     def owner_of(self, identity: str, except_source: str) -> Optional[str]:
+        """The other source that owns identity: its claim decides; before claims existed, an inventory did."""
+        claim = self.claims.get(identity)
+        if claim is not None:
+            return claim.source if claim.source != except_source else None
         for source, inventory in sorted(self.inventories.items()):
             if source != except_source and identity in inventory.deployments:
                 return source
@@ -139,8 +146,10 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
             inventories[value["source"]] = Inventory(
                 source=value["source"], deployments=frozenset(value.get("deployments") or ()),
                 doc_id=raw["id"], doc_name=raw["name"])
+    own = inventories.get(source) if source is not None else None
+    claims = claims_mod.read(client, {d.identity for d in desired} | (own.deployments if own else frozenset()))
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools)
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims)
 
 
 def _named_refs(desired: list[Desired]) -> set[tuple[str, str]]:

@@ -91,6 +91,8 @@ class Plan:
     notices: tuple[str, ...] = ()
     uploads: tuple[Upload, ...] = ()
     embedded: bool = False            # made against an embedded local server (its URL is per-run)
+    unclaimed: frozenset[str] = frozenset()   # deployments this source will own but has no claim on yet
+    leave_conflicts: bool = False     # the user opted in: a conflict is left alone instead of failing the run
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
 
     @property
@@ -118,7 +120,9 @@ class Plan:
             "actions": [u.to_json() for u in self.uploads] + [a.to_json() for a in self.actions],
             "summary": self.summary,
             "conflicts": [c.to_json() for c in self.conflicts],
-            "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after)},
+            "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after),
+                          "unclaimed": sorted(self.unclaimed)},
+            "leave_conflicts": self.leave_conflicts,
             "notices": list(self.notices),
             "created": self.created,
         }
@@ -138,6 +142,8 @@ class Plan:
                 conflicts=tuple(Conflict(c["deployment"], c.get("manifest"), c["owner"]) for c in raw.get("conflicts", [])),
                 inventory_before=frozenset(raw.get("inventory", {}).get("before", [])),
                 inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),
+                unclaimed=frozenset(raw.get("inventory", {}).get("unclaimed", [])),
+                leave_conflicts=bool(raw.get("leave_conflicts", False)),
                 notices=tuple(raw.get("notices", [])), created=raw.get("created", ""),
                 embedded=bool(raw["server"].get("embedded", False)),
             )

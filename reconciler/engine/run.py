@@ -23,6 +23,7 @@ from ..prefect import embedded as server
 from ..prefect.api import PrefectClient
 from ..prefect.connection import resolve
 from ..prefect.v2 import adapter_for
+from . import claims
 from . import desired as desired_mod
 from . import diff as diff_mod
 from . import guards as checks
@@ -30,8 +31,8 @@ from . import live as live_mod
 from .applier import Applier, Listener
 from .desired import Desired
 from .lock import Lock
-from .plans import Plan
-from .report import Report
+from .plans import Conflict, Plan
+from .report import FAILED, SKIPPED, Report, Result
 from .source import default_name
 
 
@@ -47,6 +48,7 @@ class Options:
     lock_ttl: float = 600.0
     verbose: bool = False
     prune: bool = True            # False: apply some manifests without deleting the source's others
+    allow_conflicts: bool = False  # a deployment another source owns is left alone instead of failing the run
     skip_upload: bool = False     # plan and apply deployments only: never read or write code storage
     say: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     on_result: Listener = field(default=lambda result: None)
@@ -69,7 +71,8 @@ def prepare(path: Path, options: Options) -> Prepared:
     root = Path(path)
     if not root.exists():
         raise ReconcileError(f"{path}: no such file or directory")
-    loaded_config = config_mod.load(root if root.is_dir() else root.parent)
+    home = root if root.is_dir() else source_home(root)
+    loaded_config = config_mod.load(home)
     cfg = loaded_config.config
     loaded = discover.load_all(root, cfg, strict=False)
     try:
@@ -81,11 +84,24 @@ def prepare(path: Path, options: Options) -> Prepared:
     if cfg.runtime_root:
         wanted = [replace(d, fields={**d.fields, "path": bundles_mod.runtime_path(d, root, cfg.runtime_root)})
                   if d.storage is None else d for d in wanted]
-    source = options.source or cfg.source or default_name(root)
+    source = options.source or cfg.source or default_name(home)
     notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
     code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
     notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
     return Prepared(root, cfg, wanted, source, notices, code)
+
+
+def source_home(manifest: Path) -> Path:
+    """The directory a lone manifest belongs to: the nearest one up to the repository's root that holds a
+    reconcile.yaml, else the manifest's own directory (what `reconcile apply DIR` makes the source)."""
+    start = manifest.resolve().parent
+    top = discover.repository_root(start)
+    for candidate in (start, *start.parents):
+        if (candidate / config_mod.FILENAME).is_file():
+            return candidate
+        if candidate == top:
+            break
+    return start
 
 
 @contextlib.contextmanager
@@ -110,7 +126,8 @@ class Planned:
     bundles: dict[str, Bundle]        # bundle directory → Bundle
 
 
-def _plan(client: PrefectClient, prepared: Prepared, prune: bool = True) -> Planned:
+def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
+    prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
     live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
     checks.blocks_exist(prepared.desired, live)
@@ -119,7 +136,8 @@ def _plan(client: PrefectClient, prepared: Prepared, prune: bool = True) -> Plan
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
     plan = replace(plan, uploads=tuple(plan_uploads(places.found)), embedded=client.embedded,
-                   notices=prepared.notices + tuple(places.notices) + plan.notices)
+                   notices=prepared.notices + tuple(places.notices) + plan.notices,
+                   leave_conflicts=options.allow_conflicts or prepared.config.allow_conflicts)
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
 
 
@@ -135,11 +153,11 @@ def _client(options: Options, prepared: Prepared, client: Optional[PrefectClient
 def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Plan:
     prepared = prepare(path, options)
     with _client(options, prepared, client) as client:
-        return _plan(client, prepared, options.prune).plan
+        return _plan(client, prepared, options).plan
 
 
 def needs_apply(plan: Plan) -> bool:
-    return plan.has_changes or plan.inventory_before != plan.inventory_after
+    return plan.has_changes or plan.inventory_before != plan.inventory_after or bool(plan.unclaimed)
 
 
 def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:
@@ -147,12 +165,12 @@ def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = N
     max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
     with _client(options, prepared, client) as client:
         started = time.monotonic()
-        planned = _plan(client, prepared, options.prune)
+        planned = _plan(client, prepared, options)
         _safety(planned.plan, prepared, max_deletes, options)
         if not needs_apply(planned.plan):
             return Report(planned.plan, seconds=time.monotonic() - started)  # converged: not a single write
         with Lock(client, prepared.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            planned = _plan(client, prepared, options.prune)  # again, under the lock: the server may have moved
+            planned = _plan(client, prepared, options)  # again, under the lock: the server may have moved
             _safety(planned.plan, prepared, max_deletes, options)
             report = _execute(client, planned, options)
         report.seconds = time.monotonic() - started
@@ -160,17 +178,41 @@ def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = N
 
 
 def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) -> None:
+    checks.conflicts(plan)
     checks.empty_desired(plan, len(prepared.desired), options.allow_empty)
     checks.delete_limit(plan, max_deletes, options.allow_deletes)
 
 
 def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
-    live = planned.live
+    live, plan = planned.live, planned.plan
+    checks.conflicts(plan)
+    # ownership first: a deployment another source claimed since the plan was made is not written
+    lost = claims.take(client, plan.source, plan.unclaimed | {a.identity for a in plan.deletes}, live.claims)
+    plan = without(plan, lost)
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
                       on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
                       on_bytes=options.on_bytes)
-    options.on_start(planned.plan)
-    report = applier.run(planned.plan)
-    plan = planned.plan
+    options.on_start(plan)
+    report = applier.run(plan)
+    for identity, owner in sorted(lost.items()):
+        result = Result(identity, "conflict", SKIPPED if plan.leave_conflicts else FAILED,
+                        f"source {owner!r} took ownership first; not written")
+        report.results.insert(0, result)
+        options.on_result(result)
+    kept = plan.inventory_after | {r.identity for r in report.failures if r.action == "delete"}
+    claims.release(client, plan.source, set(live.claims) - kept, live.claims)
     report.notices.extend(plan.notices)
     return report
+
+
+def without(plan: Plan, lost: dict[str, str]) -> Plan:
+    """The plan less the deployments another source won: each becomes a conflict, and its code is not uploaded."""
+    if not lost:
+        return plan
+    by_identity = {a.identity: a for a in plan.actions}
+    conflicts = tuple(Conflict(i, by_identity[i].manifest if i in by_identity else None, owner)
+                      for i, owner in sorted(lost.items()))
+    uploads = tuple(replace(u, deployments=tuple(d for d in u.deployments if d not in lost)) for u in plan.uploads)
+    return replace(plan, actions=tuple(a for a in plan.actions if a.identity not in lost),
+                   conflicts=plan.conflicts + conflicts, uploads=tuple(u for u in uploads if u.deployments),
+                   inventory_after=plan.inventory_after - set(lost), unclaimed=plan.unclaimed - set(lost))

@@ -30,6 +30,8 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
     """Apply exactly this plan; refuse if the server (or the code) moved since it was made."""
     if options.source and options.source != saved.source:
         raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
+    saved = replace(saved, leave_conflicts=saved.leave_conflicts or options.allow_conflicts)
+    checks.conflicts(saved)
     checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
     checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
     if not saved.embedded:  # an embedded server gets a new port each run: connect as usual instead

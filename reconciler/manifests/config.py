@@ -34,6 +34,7 @@ class Config(BaseModel):
     exclude: list[str] = Field(default_factory=list)   # gitignore-style patterns
     ignore_differences: list[IgnoreRule] = Field(default_factory=list)
     max_deletes: int = Field(10, ge=0)
+    allow_conflicts: bool = False        # leave deployments another source owns alone instead of failing
     bundle_root: Optional[str] = None    # the code to upload for every manifest (default: the manifest's directory)
     runtime_root: Optional[str] = None   # for `storage: null`: path = runtime_root/<manifest dir>
 

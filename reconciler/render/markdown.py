@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..engine.plans import Plan
-from .text import Painter, action_lines
+from .text import Painter, action_lines, conflict_fate
 from .values import summary_line, upload_line
 
 ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ delete", "adopt": "📥 adopt"}
@@ -27,11 +27,12 @@ def render_plan(plan: Plan) -> str:
     if not changing and not plan.conflicts:
         return "\n".join(lines) + "\n"
     lines += ["| action | deployment | manifest | changes |", "|---|---|---|---|"]
+    for c in plan.conflicts:   # first: unless left alone on purpose, they fail the run
+        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | managed by "
+                     f"`{_cell(c.owner)}`; {conflict_fate(plan)} |")
     for a in changing:
         fields = ", ".join(f"`{c.field}`" for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
         lines.append(f"| {ICON[a.action]} | `{_cell(a.identity)}` | {('`' + _cell(a.manifest) + '`') if a.manifest else ''} | {fields} |")
-    for c in plan.conflicts:
-        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | managed by `{_cell(c.owner)}`; left alone |")
     lines += ["", "<details><summary>Field changes</summary>", "", "```diff"]
     paint = Painter(False)
     for a in changing:

@@ -48,24 +48,32 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
     if plan.notices:
         lines.append("")
     changing = [a for a in plan.actions if a.action != "noop"]
+    for conflict in plan.conflicts:   # first: unless left alone on purpose, they fail the run
+        lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
+                     + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; {conflict_fate(plan)}")
     for upload in plan.uploads:
         lines.append(paint("  ↑ upload ", "upload") + " " + upload_line(upload))
     for action in changing:
         lines += action_lines(action, paint)
-    for conflict in plan.conflicts:
-        lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
-                     + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; left alone")
     in_sync = plan.summary["noop"]
     if changing or plan.conflicts or plan.uploads:
         lines.append("")
     if not changing and not plan.uploads:
-        extra = " (inventory will be updated)" if plan.inventory_before != plan.inventory_after else ""
+        extra = (" (inventory will be updated)" if plan.inventory_before != plan.inventory_after
+                 else " (ownership will be recorded)" if plan.unclaimed else "")
         lines.append(paint("No changes.", "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
     else:
         lines.append(paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else ""))
-    if plan.conflicts:
+    if plan.conflicts and plan.leave_conflicts:
         lines.append(f"{len(plan.conflicts)} left alone: managed by another source.")
+    elif plan.conflicts:
+        lines.append(paint(f"{len(plan.conflicts)} conflict{'s' if len(plan.conflicts) != 1 else ''}: managed by "
+                           "another source; apply refuses to run (--allow-conflicts leaves them alone).", "conflict"))
     return "\n".join(lines) + "\n"
+
+
+def conflict_fate(plan: Plan) -> str:
+    return "left alone" if plan.leave_conflicts else "not applied: remove it here or pass --allow-conflicts"
 
 
 def render_report(report: Report, colour: bool = False) -> str:
@@ -88,6 +96,6 @@ def render_report(report: Report, colour: bool = False) -> str:
                      + f" ({report.writes} API writes, {report.seconds:.1f}s).")
     if report.failures:
         lines.append(paint(f"{len(report.failures)} failed; re-run apply to converge.", "failed"))
-    if s.get("conflict"):
+    if s.get("conflict") and report.plan.leave_conflicts:
         lines.append(f"{s['conflict']} left alone (managed by another source).")
     return "\n".join(lines) + "\n"

@@ -36,6 +36,7 @@ import yaml
 
 from reconciler.engine import desired as desired_mod
 from reconciler.engine import diff as diff_mod
+from reconciler.engine import claims as claims_mod
 from reconciler.engine import inventory as inventory_mod
 from reconciler.engine import live as live_mod
 from reconciler.manifests import manifest as manifest_mod
@@ -140,10 +141,17 @@ class FakePrefect:
             "name": name, "data": data or {}, "is_anonymous": anonymous,
             "block_type_id": block_type["id"], "block_schema_id": schema["id"]})[1]
 
-    def set_inventory(self, source: str, identities: Iterable[str]) -> dict[str, Any]:
+    def set_inventory(self, source: str, identities: Iterable[str], claims: bool = True) -> dict[str, Any]:
+        """A source's inventory, and (unless `claims=False`: written before claims existed) its claims."""
+        identities = sorted(identities)
+        for identity in identities if claims else ():
+            self.set_claim(identity, source)
         return self.add_block_document(
-            "json", inventory_mod.doc_name(source),
-            {"value": {"source": source, "deployments": sorted(identities)}})
+            "json", inventory_mod.doc_name(source), {"value": {"source": source, "deployments": identities}})
+
+    def set_claim(self, identity: str, source: str) -> dict[str, Any]:
+        return self.add_block_document("json", claims_mod.claim_name(identity),
+                                       {"value": {"deployment": identity, "source": source}})
 
     def inventory(self, source: str) -> Optional[list[str]]:
         name = inventory_mod.doc_name(source)

@@ -51,7 +51,7 @@ def exported_files(root: Path) -> dict[str, Path]:
 
 def plan_json(api_url: str, root: Path, source: str, cwd: Path) -> dict:
     run = reconcile(api_url, "plan", root, "--source", source, "--format", "json", cwd=cwd)
-    assert run.returncode == 0, run
+    assert run.returncode == (1 if run.json()["conflicts"] else 0), run    # a conflict fails the plan
     return run.json()
 
 

@@ -179,15 +179,25 @@ def test_a_deployment_managed_by_another_source_is_a_conflict_and_left_alone(pre
 
     write_manifest(root_b, manifest(flow, "shared", version="b"))
     write_manifest(root_b, manifest(flow, "b-only"))
-    plan = reconcile(prefect_api_url, "plan", root_b, "--source", source_b, cwd=tmp_path)
-    assert plan.returncode == 0, plan
+    plan = reconcile(prefect_api_url, "plan", root_b, "--source", source_b, "--detailed-exitcode", cwd=tmp_path)
+    assert plan.returncode == 1, plan     # a conflict is an error of the plan, even with --detailed-exitcode
     conflict_lines = [line for line in plan.stdout.splitlines() if "conflict" in line and f"{flow}/shared" in line]
     assert len(conflict_lines) == 1, plan
-    assert source_a in conflict_lines[0] and "left alone" in conflict_lines[0]
+    assert source_a in conflict_lines[0] and "--allow-conflicts" in conflict_lines[0]
+    first = next(line for line in plan.stdout.splitlines()[3:] if line.strip())
+    assert first == conflict_lines[0], plan   # listed first
+    assert plan.messages[-1].startswith("error: 1 deployment declared here belongs to another source"), plan
 
-    run = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, cwd=tmp_path)
+    # apply refuses before its first write: not even b-only is created
+    refused = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, "-v", cwd=tmp_path)
+    assert refused.returncode == 1, refused
+    assert refused.writes == [], refused
+    assert server.deployment(flow, "b-only") is None
+
+    # opting in leaves the conflict alone and applies the rest
+    run = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, "--allow-conflicts", cwd=tmp_path)
     assert run.returncode == 0, run
-    assert source_a in run.stdout
+    assert source_a in run.stdout and "left alone" in run.stdout
     after = server.deployment(flow, "shared")
     assert after["version"] == "a" and after["updated"] == before["updated"]
     assert server.inventory(source_b) == {f"{flow}/b-only"}

@@ -212,6 +212,8 @@ def plan_mode(ctx: Context) -> int:
         failed = True
         annotate(planned, "reconcile plan")
         sections.append(failure("plan", planned))
+        if planned.stdout.strip():    # a plan refused for its conflicts is still shown
+            sections.append(planned.stdout)
     report = "\n".join(s.rstrip("\n") + "\n" for s in sections)
     write_summary(ctx.env, report, "the step's log and the `plan-json` output")
     outputs = {"has-changes": has_changes, "plan-json": str(plan_json) if has_changes else "", "comment-url": ""}

@@ -320,3 +320,18 @@ def test_a_failed_check_is_in_the_comment_and_stops_an_apply(setup):
     assert "$ reconcile apply" not in applied.log
     with Server(setup["api"]) as server:
         assert server.deployment(setup["flow"], "nightly") is None
+
+
+def test_a_pull_request_that_renames_the_source_fails_on_its_conflicts(setup):
+    """Renaming `source:` turns every deployment into another source's: the check goes red and says why."""
+    api, source = setup["api"], setup["source"]
+    applied = setup["run"](event_name="push", path="deployments", mode="apply", api_url=api, source=source)
+    assert applied.returncode == 0, applied
+    renamed = setup["run"](path="deployments", api_url=api, source=source + "-renamed")
+    assert renamed.returncode == 1, renamed
+    [ours] = setup["github"].ours()
+    for text in (ours["body"], renamed.summary):
+        assert "❌ **`reconcile plan` failed**" in text and "belongs to another source" in text
+        assert f"`{setup['flow']}/nightly`" in text and "conflict" in text   # the plan itself is shown as well
+    with Server(api) as server:
+        assert server.inventory(source) == {f"{setup['flow']}/nightly"}

@@ -27,6 +27,7 @@ from . import claims
 from . import desired as desired_mod
 from . import diff as diff_mod
 from . import guards as checks
+from . import inventory as inventory_store
 from . import live as live_mod
 from .applier import Applier, Listener
 from .desired import Desired
@@ -186,7 +187,10 @@ def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) 
 def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
     live, plan = planned.live, planned.plan
     checks.conflicts(plan)
-    # ownership first: a deployment another source claimed since the plan was made is not written
+    # the inventory widens first (so it always lists what this source claims), then ownership is taken: a
+    # deployment another source claimed since the plan was made is not written
+    live.inventories[plan.source] = inventory_store.write(client, plan.source, live.inventories.get(plan.source),
+                                                          plan.inventory_before | plan.inventory_after)
     lost = claims.take(client, plan.source, plan.unclaimed | {a.identity for a in plan.deletes}, live.claims)
     plan = without(plan, lost)
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,

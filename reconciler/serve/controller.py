@@ -139,10 +139,11 @@ class Worker:
             self._stopping = True
             dropped, self._pending = self._pending, None
             self._cond.notify()
-        if dropped is not None and dropped.trigger == "webhook":
-            self.state.log({"event": "dropped", "source": self.source.name, "trigger": dropped.trigger,
-                            "commit": dropped.commit, "reason": "shutting down; the next start applies the "
-                                                               "branch head"})
+        pushed = [r.commit for r in dropped.requests() if r.trigger == "webhook"] if dropped is not None else []
+        if pushed:
+            self.state.log({"event": "dropped", "source": self.source.name, "trigger": "webhook",
+                            "commit": pushed[-1], "commits": pushed, "reason": "shutting down; the next start "
+                                                                             "applies the branch head"})
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Finish the run in progress, drop what is queued, and end the thread."""
@@ -212,11 +213,12 @@ class Worker:
             chosen, commit = pairs[-1]
         record.trigger, record.commit, record.delivery = chosen.trigger, commit, chosen.delivery
         record.coalesced = list(dict.fromkeys(c for _, c in pairs if c != commit))
-        others = f" (and {len(record.coalesced)} other queued push(es), none newer)" if record.coalesced else ""
+        others = len(record.coalesced)
         if not on_branch:
             record.result = "skipped"
+            nor = f", nor are the {others} other queued push(es)" if others else ""
             record.note = (f"commit {commit[:12]} is not on branch {self.source.branch} any more (force-pushed "
-                           f"away?){others}; the branch head {head[:12]} is applied by its own push or the next poll")
+                           f"away?){nor}; the branch head {head[:12]} is applied by its own push or the next poll")
             return None
         last = self.tried
         if (last and commit != last and self.checkout.is_ancestor(commit, last)
@@ -224,7 +226,8 @@ class Worker:
             record.result = "skipped"
             done = ("is already applied" if last == self.applied
                     else "was tried last (its run failed; its next push or a poll tries it again)")
-            record.note = f"superseded: the newer commit {last[:12]} {done}{others}"
+            older = f" (and {others} other queued push(es), none newer)" if others else ""
+            record.note = f"superseded: the newer commit {last[:12]} {done}{older}"
             return None
         return commit
 

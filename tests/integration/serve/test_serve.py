@@ -257,6 +257,9 @@ def test_a_burst_of_pushes_delivered_out_of_order_ends_on_the_branch_head(tmp_pa
                 assert _descends(origin, newer, older), (burst, expected[newer], "applied after", expected[older])
             deployments = server.deployments(origin.flow)
             assert {name: dep["version"] for name, dep in deployments.items()} == expected[head]
+            plan = reconcile(prefect_api_url, "plan", origin.work / "deploy", "--source", serve.source,
+                             "--detailed-exitcode")          # the work tree is at the head: nothing to change
+            assert plan.returncode == 0, plan
     finally:
         assert serve.stop() == 0
 

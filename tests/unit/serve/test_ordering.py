@@ -151,7 +151,8 @@ def test_a_rollback_is_applied_and_a_force_pushed_away_commit_is_not(tmp_path, r
 
     commit, record = choose(w, pushes(commits[3], commits[2]))   # both left the branch
     assert commit is None and record.result == "skipped"
-    assert record.note.startswith(f"commit {commits[2][:12]} is not on branch main any more")
+    assert record.note.startswith(f"commit {commits[2][:12]} is not on branch main any more (force-pushed away?), "
+                                  "nor are the 1 other queued push(es); the branch head")
 
 
 def test_a_queued_head_run_wins_over_the_pushes_queued_with_it(tmp_path, repo):

@@ -2,6 +2,11 @@
 
 A run fetches the repository, checks out the commit (the pushed one, or the branch head when polling),
 and calls the engine: apply, or at an already-applied commit without self-heal, plan and report drift.
+
+Deliveries arrive in any order (a burst of pushes is delivered concurrently), so the order they arrive in says
+nothing about which commit is newer. Pushes queued during a run are all kept; when the run starts, the branch is
+fetched and git orders them by ancestry: the newest one on the branch is applied. A commit that is an ancestor of
+the one last applied (or tried) is never applied over it, unless that one has left the branch (a rollback).
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import random
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -32,6 +37,33 @@ class Request:
     trigger: str                   # webhook | poll | startup
     commit: Optional[str] = None   # None: whatever the branch points at when the run starts
     delivery: Optional[str] = None
+    coalesced: tuple[Request, ...] = ()   # requests queued before this one and merged into it, oldest first
+
+    def requests(self) -> list[Request]:
+        """Every request this one stands for, in arrival order, one per commit (its latest delivery)."""
+        latest: dict[Optional[str], Request] = {}
+        for one in (*self.coalesced, replace(self, coalesced=())):
+            latest.pop(one.commit, None)
+            latest[one.commit] = one
+        return list(latest.values())
+
+
+MAX_QUEUED = 1000   # distinct pushed commits kept for one run; past that the run applies the branch head
+
+
+def _merge(queued: Optional[Request], new: Request) -> Request:
+    """What to run next, given what is queued and a new request.
+
+    A push joins the queued pushes (the run picks the newest of them by ancestry, not the last to arrive);
+    a poll does not displace a queued push (the push's run fetches the branch anyway)."""
+    if queued is None:
+        return new
+    if new.trigger != "webhook":
+        return queued
+    merged = replace(new, coalesced=tuple(queued.requests()))
+    if len(merged.coalesced) >= MAX_QUEUED:   # a flood: the branch head is newer than (or one of) them all
+        merged = Request(new.trigger, None, new.delivery)
+    return merged
 
 
 MAX_DETAILS = 50
@@ -77,6 +109,7 @@ class Worker:
                                  timeout=config.git_timeout)
         self._applied_file = Path(config.workdir) / source.name / "applied-commit"
         self.applied: Optional[str] = self._read_applied()
+        self.tried: Optional[str] = self.applied     # the commit of the last run that was not skipped
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: Optional[Request] = Request("startup")     # converge once on start
@@ -84,18 +117,20 @@ class Worker:
         self._next_poll = self._clock() + self._interval()
         self.thread = threading.Thread(target=self._loop, name=f"reconcile-{source.name}", daemon=True)
         state.set_info(source.name, repo=redact(source.repo), branch=source.branch, path=source.path,
-                       self_heal=self.self_heal, poll_interval_s=self.interval, applied_commit=self.applied)
+                       self_heal=self.self_heal, poll_interval_s=self.interval, applied_commit=self.applied,
+                       idle=False)
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
         self.thread.start()
 
     def submit(self, request: Request) -> None:
-        """Queue a run. A push replaces any queued run: the newest pushed commit wins."""
+        """Queue a run. Pushes queued together coalesce into one run, for the newest of their commits by ancestry
+        (decided by git when the run starts, never by the order the deliveries arrived in)."""
         with self._cond:
-            if self._pending is None or request.trigger == "webhook":
-                self._pending = request
-            self.state.set_info(self.source.name, queued=self._pending.commit or self._pending.trigger)
+            self._pending = _merge(self._pending, request)
+            self.state.set_info(self.source.name, queued=self._pending.commit or self._pending.trigger,
+                                queued_commits=len(self._pending.requests()), idle=False)
             self._cond.notify()
 
     def request_stop(self) -> None:
@@ -104,10 +139,11 @@ class Worker:
             self._stopping = True
             dropped, self._pending = self._pending, None
             self._cond.notify()
-        if dropped is not None and dropped.trigger == "webhook":
-            self.state.log({"event": "dropped", "source": self.source.name, "trigger": dropped.trigger,
-                            "commit": dropped.commit, "reason": "shutting down; the next start applies the "
-                                                               "branch head"})
+        pushed = [r.commit for r in dropped.requests() if r.trigger == "webhook"] if dropped is not None else []
+        if pushed:
+            self.state.log({"event": "dropped", "source": self.source.name, "trigger": "webhook",
+                            "commit": pushed[-1], "commits": pushed, "reason": "shutting down; the next start "
+                                                                             "applies the branch head"})
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Finish the run in progress, drop what is queued, and end the thread."""
@@ -130,10 +166,12 @@ class Worker:
                 if self._stopping:
                     return
                 request, self._pending = self._pending, None
-                self.state.set_info(self.source.name, queued=None)
+                self.state.set_info(self.source.name, queued=None, queued_commits=0, idle=False)
             assert request is not None
             self.run(request)
             self._next_poll = self._clock() + self._interval()
+            with self._cond:     # idle: no run in progress and nothing queued (set under the queue's lock)
+                self.state.set_info(self.source.name, idle=self._pending is None)
 
     # ------------------------------------------------------------------ one run
     def run(self, request: Request) -> RunRecord:
@@ -158,21 +196,48 @@ class Worker:
             self.state.set_info(self.source.name, applied_commit=self.applied)
         return record
 
+    def _choose(self, request: Request, head: str, record: RunRecord) -> Optional[str]:
+        """The commit to run for: of the queued requests' commits that are on the branch (as just fetched), the
+        newest by ancestry. None (the run is skipped, with a note) when none is on the branch, or when the newest
+        is an ancestor of the commit last applied or tried (a late delivery), unless that one has left the branch
+        (a rollback: apply)."""
+        pairs = [(r, r.commit or head) for r in request.requests()]      # (request, the commit it names)
+        if any(commit == head for _, commit in pairs):   # the usual end of a burst: no need to ask git about the others
+            on_branch = [(r, c) for r, c in pairs if c == head]
+        else:
+            on_branch = [(r, c) for r, c in pairs if self.checkout.on_branch(c, head)]
+        if on_branch:
+            newest = set(self.checkout.newest([c for _, c in on_branch]))
+            chosen, commit = [(r, c) for r, c in on_branch if c in newest][-1]   # several: the last to arrive
+        else:
+            chosen, commit = pairs[-1]
+        record.trigger, record.commit, record.delivery = chosen.trigger, commit, chosen.delivery
+        record.coalesced = list(dict.fromkeys(c for _, c in pairs if c != commit))
+        others = len(record.coalesced)
+        if not on_branch:
+            record.result = "skipped"
+            nor = f", nor are the {others} other queued push(es)" if others else ""
+            record.note = (f"commit {commit[:12]} is not on branch {self.source.branch} any more (force-pushed "
+                           f"away?){nor}; the branch head {head[:12]} is applied by its own push or the next poll")
+            return None
+        last = self.tried
+        if (last and commit != last and self.checkout.is_ancestor(commit, last)
+                and self.checkout.on_branch(last, head)):     # (after a rollback it is not: apply)
+            record.result = "skipped"
+            done = ("is already applied" if last == self.applied
+                    else "was tried last (its run failed; its next push or a poll tries it again)")
+            older = f" (and {others} other queued push(es), none newer)" if others else ""
+            record.note = f"superseded: the newer commit {last[:12]} {done}{older}"
+            return None
+        return commit
+
     def _run(self, request: Request, record: RunRecord) -> None:
         url, key = config_mod.api_url(self.source), config_mod.api_key(self.source)
         head = self.checkout.fetch()
-        commit = request.commit or head
-        record.commit = commit
-        if request.commit and not self.checkout.on_branch(commit, head):
-            record.result = "skipped"
-            record.note = (f"commit {commit[:12]} is not on branch {self.source.branch} any more (force-pushed "
-                           f"away?); the branch head {head[:12]} is applied by its own push or the next poll")
+        commit = self._choose(request, head, record)
+        if commit is None:
             return
-        if (self.applied and commit != self.applied and self.checkout.is_ancestor(commit, self.applied)
-                and self.checkout.on_branch(self.applied, head)):     # (after a rollback it is not: apply)
-            record.result = "skipped"
-            record.note = f"superseded: the newer commit {self.applied[:12]} is already applied"
-            return
+        self.tried = commit
         root = self.checkout.checkout(commit)
         directory = root / self.source.path
         if not directory.is_dir():

@@ -67,6 +67,18 @@ class Checkout:
         except git.GitCommandError:
             return False
 
+    def newest(self, commits: list[str]) -> list[str]:
+        """Of these fetched commits, the ones no other of them descends from (`git merge-base --independent`),
+        in the order given. Commits on one branch usually have one newest; two pushes that a later merge joined
+        (both parents of it) have two."""
+        unique = list(dict.fromkeys(commits))
+        if len(unique) < 2:
+            return unique
+        repo = self._open()
+        out = self._git(repo, "merge-base", "--independent", *unique)
+        found = set(out.split())
+        return [c for c in unique if c in found]
+
     def checkout(self, commit: str) -> Path:
         """Make the working copy exactly `commit`, which must have been fetched (it is on the branch)."""
         repo = self._open()

@@ -38,6 +38,7 @@ class RunRecord:
     changes: list[str] = field(default_factory=list)         # e.g. "update etl/nightly: description"
     note: Optional[str] = None                               # why a run was skipped
     delivery: Optional[str] = None
+    coalesced: list[str] = field(default_factory=list)       # other pushed commits queued with this run's (older)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

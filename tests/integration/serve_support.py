@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -134,8 +135,12 @@ class Serve:
         return self.wait(lambda: (lambda r: r if len(r) >= count else None)(self.runs()),
                          what=f"{count} finished run(s)", timeout=timeout)
 
+    def idle(self) -> bool:
+        """No run in progress and nothing queued (the worker says so under its queue's lock)."""
+        return self.status()["sources"][self.source].get("idle") is True
+
     def post(self, payload: Any, event: str = "push", delivery: Optional[str] = None, signature: Any = "good",
-             headers: Optional[dict[str, str]] = None) -> httpx.Response:
+             headers: Optional[dict[str, str]] = None, client: Optional[httpx.Client] = None) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = {"Content-Type": "application/json", "X-GitHub-Event": event,
                 "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
@@ -144,7 +149,7 @@ class Serve:
         elif signature is not None:
             sent["X-Hub-Signature-256"] = signature
         sent.update(headers or {})
-        return self.http.post("/webhook", content=body, headers=sent)
+        return (client or self.http).post("/webhook", content=body, headers=sent)
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -155,3 +160,55 @@ class Serve:
             self.http.close()
         self._reader.join(5)
         return code
+
+
+class Deliverer:
+    """Push deliveries posted by several threads at once, each taking a random one of those waiting: the order
+    they reach serve has nothing to do with the order the commits were pushed in (as with a real git host)."""
+
+    def __init__(self, serve: Serve, threads: int, rng: random.Random, hold: int = 1) -> None:
+        self.serve = serve
+        self.rng = rng
+        self.hold = hold                               # deliver only once this many wait (or all are added)
+        self.waiting: list[dict[str, Any]] = []
+        self.sent: list[tuple[str, int]] = []          # (commit, status), in the order the answers came
+        self._cond = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
+
+    def add(self, payload: dict[str, Any]) -> None:
+        with self._cond:
+            self.waiting.append(payload)
+            self._cond.notify()
+
+    def start(self) -> "Deliverer":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def finish(self, timeout: float = 120) -> list[tuple[str, int]]:
+        """Deliver what is still waiting, then return every (commit, status)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+            assert not thread.is_alive(), "a delivery thread did not finish"
+        return self.sent
+
+    def _work(self) -> None:
+        with httpx.Client(base_url=self.serve.url, timeout=30) as client:
+            while True:
+                with self._cond:
+                    while len(self.waiting) < self.hold and not self._closed:
+                        self._cond.wait()
+                    if not self.waiting:
+                        return
+                    payload = self.waiting.pop(self.rng.randrange(len(self.waiting)))
+                try:
+                    status = self.serve.post(payload, client=client).status_code
+                except httpx.HTTPError as exc:       # reported by the test as a delivery that was not accepted
+                    status = -1
+                    self.serve.lines.append(f"delivery of {payload['after']} failed: {exc!r}")
+                with self._cond:
+                    self.sent.append((payload["after"], status))

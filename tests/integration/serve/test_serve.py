@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from integration.helpers import RecordingProxy, Server, cli_env, reconcile
-from integration.serve_support import Origin, Serve, git, github_push, signed
+from integration.serve_support import Deliverer, Origin, Serve, git, github_push, signed
 
 pytestmark = pytest.mark.integration
 
@@ -191,6 +193,73 @@ def test_pushes_in_quick_succession_run_in_order_and_never_overlap(tmp_path, pre
             assert before["finished"] <= after["started"], (before, after)
         assert all(r["result"] == "applied" for r in runs)
         assert server.deployment(origin.flow, "one")["version"] == "5"
+    finally:
+        assert serve.stop() == 0
+
+
+BURSTS = 5
+PUSHES = 40
+THREADS = 8
+
+
+def _descends(origin: Origin, newer: str, older: str) -> bool:
+    return subprocess.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=origin.bare).returncode == 0
+
+
+def _burst(origin: Origin, deliverer: Deliverer, burst: int) -> dict[str, dict[str, str]]:
+    """PUSHES commits, each pushed on its own; every commit changes `one`'s version, and `two` comes and goes, so
+    only the head's manifests give the head's deployments. Returns commit → {deployment: version}."""
+    expected = {}
+    for i in range(PUSHES):
+        version = f"{burst}.{i}"
+        origin.write("one", version=version)
+        two = origin.work / "deploy" / "two-deployment.yaml"
+        if (i + burst) % 3:
+            origin.write("two", version=version)
+        else:
+            two.unlink(missing_ok=True)
+        sha = origin.commit(f"burst {burst} push {i}")
+        expected[sha] = {"one": version, **({"two": version} if (i + burst) % 3 else {})}
+        deliverer.add(github_push(origin, sha))
+    return expected
+
+
+def test_a_burst_of_pushes_delivered_out_of_order_ends_on_the_branch_head(tmp_path, prefect_api_url, origin, server):
+    """Issue 10: coalescing kept the push that arrived last, so serve stopped on an older commit and, with polling
+    off, never caught up. Whatever order the deliveries come in, once serve is idle the branch head is applied."""
+    serve = start(tmp_path, prefect_api_url, origin)        # poll_interval 0: only webhooks move it
+    try:
+        for burst in range(BURSTS):
+            seen = len([line for line in serve.log() if line.get("event") == "run"])
+            rng = random.Random(f"burst-{burst}")
+            deliverer = Deliverer(serve, THREADS, rng, hold=6)
+            if burst % 2:          # delivered while the pushes go on (runs see the branch move under them)
+                deliverer.start()
+                expected = _burst(origin, deliverer, burst)
+            else:                  # all pushed first, then every delivery at once, shuffled
+                expected = _burst(origin, deliverer, burst)
+                deliverer.start()
+            sent = deliverer.finish()
+            head = git(origin.bare, "rev-parse", "refs/heads/main")
+            assert head == list(expected)[-1]
+            assert sorted(sent) == sorted((sha, 202) for sha in expected), sent
+            order = [sha for sha, _ in sent]
+            assert order != list(expected), "the deliveries were not shuffled"
+
+            serve.wait(serve.idle, what=f"serve to be idle after burst {burst}", timeout=180)
+            info = serve.status()["sources"][serve.source]
+            runs = [line for line in serve.log() if line.get("event") == "run"][seen:]
+            applied = [r["commit"] for r in runs if r["result"] in ("applied", "in-sync")]
+            assert info["applied_commit"] == head, (burst, [expected.get(c, c) for c in applied], runs[-3:])
+            assert applied[-1] == head
+            assert not [r for r in runs if r["result"] == "failed"], runs
+            for older, newer in zip(applied, applied[1:]):      # never an older commit over a newer one
+                assert _descends(origin, newer, older), (burst, expected[newer], "applied after", expected[older])
+            deployments = server.deployments(origin.flow)
+            assert {name: dep["version"] for name, dep in deployments.items()} == expected[head]
+            plan = reconcile(prefect_api_url, "plan", origin.work / "deploy", "--source", serve.source,
+                             "--detailed-exitcode")          # the work tree is at the head: nothing to change
+            assert plan.returncode == 0, plan
     finally:
         assert serve.stop() == 0
 

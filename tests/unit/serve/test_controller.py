@@ -5,6 +5,7 @@ import io
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,31 @@ def test_pushes_during_a_run_coalesce_into_one_run_for_the_newest_commit(tmp_pat
     worker.release.release()
     worker.stop(timeout=10)
     assert [(r.trigger, r.commit) for r in worker.ran] == [("startup", None), ("webhook", "3" * 40)]
+    assert [r.commit for r in worker.ran[1].requests()] == ["1" * 40, "2" * 40, "3" * 40]   # git picks among them
     assert not worker.overlapped and not worker.thread.is_alive()
+
+
+def test_status_says_idle_only_with_no_run_in_progress_and_nothing_queued(tmp_path):
+    worker = blocking_worker(tmp_path)
+    idle = lambda: worker.state.status()["sources"]["flows"]["idle"]   # noqa: E731
+    assert idle() is False                             # the startup run is queued
+    worker.start()
+    assert worker.entered.acquire(timeout=10)
+    assert idle() is False
+    worker.submit(Request("webhook", "1" * 40))
+    worker.release.release()
+    assert worker.entered.acquire(timeout=10)
+    assert idle() is False and worker.state.status()["sources"]["flows"]["queued_commits"] == 0
+    worker.release.release()
+    deadline = time.monotonic() + 10
+    while not idle() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle() is True
+    worker.submit(Request("webhook", "2" * 40))
+    assert idle() is False
+    assert worker.entered.acquire(timeout=10)
+    worker.release.release()
+    worker.stop(timeout=10)
 
 
 def test_a_poll_does_not_displace_a_queued_push(tmp_path):

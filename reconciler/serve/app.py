@@ -17,7 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import ServeConfig
-from .controller import Controller, Request
+from .controller import Controller
+from .queue import Request
 from .state import State
 from .webhooks import Rejected, is_deletion, matches, parse_push, verify
 

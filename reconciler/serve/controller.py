@@ -15,7 +15,6 @@ import random
 import threading
 import time
 import traceback
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -26,44 +25,11 @@ from ..prefect.api import PrefectClient
 from . import config as config_mod
 from .config import ServeConfig, SourceConfig
 from .gitsync import Checkout
+from .queue import Request, merge
 from .state import ACTION_KINDS, RunRecord, State, _now
 from .webhooks import redact
 
 JITTER = 0.1
-
-
-@dataclass(frozen=True)
-class Request:
-    trigger: str                   # webhook | poll | startup
-    commit: Optional[str] = None   # None: whatever the branch points at when the run starts
-    delivery: Optional[str] = None
-    coalesced: tuple[Request, ...] = ()   # requests queued before this one and merged into it, oldest first
-
-    def requests(self) -> list[Request]:
-        """Every request this one stands for, in arrival order, one per commit (its latest delivery)."""
-        latest: dict[Optional[str], Request] = {}
-        for one in (*self.coalesced, replace(self, coalesced=())):
-            latest.pop(one.commit, None)
-            latest[one.commit] = one
-        return list(latest.values())
-
-
-MAX_QUEUED = 1000   # distinct pushed commits kept for one run; past that the run applies the branch head
-
-
-def _merge(queued: Optional[Request], new: Request) -> Request:
-    """What to run next, given what is queued and a new request.
-
-    A push joins the queued pushes (the run picks the newest of them by ancestry, not the last to arrive);
-    a poll does not displace a queued push (the push's run fetches the branch anyway)."""
-    if queued is None:
-        return new
-    if new.trigger != "webhook":
-        return queued
-    merged = replace(new, coalesced=tuple(queued.requests()))
-    if len(merged.coalesced) >= MAX_QUEUED:   # a flood: the branch head is newer than (or one of) them all
-        merged = Request(new.trigger, None, new.delivery)
-    return merged
 
 
 MAX_DETAILS = 50
@@ -128,7 +94,7 @@ class Worker:
         """Queue a run. Pushes queued together coalesce into one run, for the newest of their commits by ancestry
         (decided by git when the run starts, never by the order the deliveries arrived in)."""
         with self._cond:
-            self._pending = _merge(self._pending, request)
+            self._pending = merge(self._pending, request)
             self.state.set_info(self.source.name, queued=self._pending.commit or self._pending.trigger,
                                 queued_commits=len(self._pending.requests()), idle=False)
             self._cond.notify()

@@ -12,7 +12,8 @@ import pytest
 
 from reconciler.errors import ReconcileError
 from reconciler.serve import config as config_mod
-from reconciler.serve.controller import Request, Worker
+from reconciler.serve.controller import Worker
+from reconciler.serve.queue import Request
 from reconciler.serve.state import RunRecord, State
 
 

@@ -13,7 +13,9 @@ import pytest
 
 from reconciler.serve import config as config_mod
 from reconciler.serve import controller
-from reconciler.serve.controller import Request, Worker, _merge
+from reconciler.serve.controller import Worker
+from reconciler.serve import queue as queue_mod
+from reconciler.serve.queue import Request, merge as _merge
 from reconciler.serve.state import RunRecord, State
 
 
@@ -96,7 +98,7 @@ def test_a_poll_never_displaces_queued_pushes_and_a_push_keeps_a_queued_head_run
 
 
 def test_a_flood_of_pushes_becomes_one_run_for_the_branch_head(monkeypatch):
-    monkeypatch.setattr(controller, "MAX_QUEUED", 3)
+    monkeypatch.setattr(queue_mod, "MAX_QUEUED", 3)
     flood = queue(*(Request("webhook", str(i) * 40, f"d{i}") for i in range(1, 6)))
     assert [r.commit for r in flood.requests()] == [None, "5" * 40]     # None: the branch head
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from reconciler.serve import config as config_mod
-from reconciler.serve import controller
 from reconciler.serve.controller import Worker
 from reconciler.serve import queue as queue_mod
 from reconciler.serve.queue import Request, merge as _merge

@@ -199,11 +199,11 @@ def test_our_own_create_read_back_too_late_to_trust_is_deleted_and_taken_afresh(
 
     def after(request: httpx.Request, response: httpx.Response) -> Optional[httpx.Response]:
         if lose(request):
-            time.sleep(0.5)           # longer than the whole 0.4 s lease
+            time.sleep(1.0)           # as long as the whole lease
             raise httpx.ReadTimeout("timed out")
         return None
 
-    lock = Lock(client_with(fake, after=after), SOURCE, ttl=0.4)
+    lock = Lock(client_with(fake, after=after), SOURCE, ttl=1.0)
     lease = lock.acquire()
     try:
         first = fake.calls("POST", "/block_documents/")[0]
@@ -328,7 +328,7 @@ def test_a_waiting_apply_takes_the_lock_when_the_holder_releases():
 
 def test_the_lease_is_renewed_while_held_and_keeps_its_token_and_start():
     fake = pf.FakePrefect()
-    lock = Lock(fake.client(), SOURCE, ttl=0.9)
+    lock = Lock(fake.client(), SOURCE, ttl=1.5)
     with lock as lease:
         [doc] = lock_docs(fake)
         first = dict(value(doc))
@@ -342,7 +342,7 @@ def test_the_lease_is_renewed_while_held_and_keeps_its_token_and_start():
     assert lock_docs(fake) == []
 
 
-def lost_lock(fake: pf.FakePrefect, ttl: float = 0.6) -> Lock:
+def lost_lock(fake: pf.FakePrefect, ttl: float = 1.5) -> Lock:
     lock = Lock(fake.client(), SOURCE, ttl=ttl)
     lock.acquire()
     return lock
@@ -397,7 +397,7 @@ def test_a_renewal_confirmed_after_the_lease_ran_out_does_not_count():
             gate.wait(30)       # held until the lease has run out on the holder's clock
         return None
 
-    lock = Lock(client_with(fake, before=before), SOURCE, ttl=0.6)
+    lock = Lock(client_with(fake, before=before), SOURCE, ttl=1.5)
     lock.acquire()
     try:
         renewer = lock._renewer
@@ -425,7 +425,7 @@ def test_writes_to_the_server_pass_while_held_and_the_guard_goes_with_the_lock()
 def test_an_apply_whose_lock_is_lost_sends_no_more_writes_and_fails():
     fake = pf.FakePrefect()
     planned = pf.make_plan(fake, [pf.manifest("one"), pf.manifest("two")])
-    lock = Lock(planned.client, pf.SOURCE, ttl=0.6)
+    lock = Lock(planned.client, pf.SOURCE, ttl=1.5)
     lock.acquire()
     fake.block_documents.pop(lock.lease.doc_id)
     wait_for(lambda: lock.lost is not None, "the renewal noticed")
@@ -444,7 +444,7 @@ def lock_docs_id(lock: Lock) -> str:
 
 def test_an_exception_from_the_body_is_not_hidden_by_a_lost_lock():
     fake = pf.FakePrefect()
-    lock = Lock(fake.client(), SOURCE, ttl=0.6)
+    lock = Lock(fake.client(), SOURCE, ttl=1.5)
     with pytest.raises(KeyError):
         with lock as lease:
             fake.block_documents.pop(lease.doc_id)

@@ -2,16 +2,20 @@
 
 Every ttl/3 the renewer reads the lock document and checks it is still ours
 (same id, same token), then PATCHes a new expiry by id.  The lease is trusted
-until ttl - ttl/4 after the renewal (or the create) was *sent*, on this
-process's monotonic clock, and a renewal whose answer arrives after the lease it
-extends has ended counts for nothing: once that end has passed another apply may
-be breaking the lock (the document's expiry is ttl/4 later still, on the wall
-clock), so the lease is lost for good.  A failed renewal is tried again every
-couple of seconds until then.
+until ttl - ttl/4 after the renewal (or the create) was *sent*, and a renewal
+whose answer arrives after the lease it extends has ended counts for nothing:
+once that end has passed another apply may be breaking the lock (the document's
+expiry is ttl/4 later still), so the lease is lost for good.  A failed renewal is
+tried again every couple of seconds until then.
+
+"Until" holds on two clocks at once: `clock()`, monotonic and still running
+while the machine sleeps (a suspended laptop wakes up with its lease gone), and
+the wall clock against the expiry written in the document.
 """
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +23,20 @@ from typing import Any, Callable, Optional
 
 from ..errors import NotFound, ReconcileError
 from .inventory import JsonDocs
+
+
+if hasattr(time, "CLOCK_BOOTTIME"):            # Linux: CLOCK_MONOTONIC stops during suspend, this does not
+    def clock() -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+elif sys.platform == "darwin":                   # macOS: time.monotonic() stops during sleep, CLOCK_MONOTONIC does not
+    def clock() -> float:
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
+else:
+    clock = time.monotonic
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass
@@ -42,8 +60,9 @@ class Renewer:
         self.every = ttl / 3
         self.retry = min(2.0, ttl / 10)
         self._state = threading.Lock()
-        self._last_sent = sent                      # monotonic: when the write of the current expiry was sent
-        self._valid_until = sent + ttl - ttl / 4    # monotonic: the lease is trusted until then
+        self._last_sent = sent                      # clock(): when the write of the current expiry was sent
+        self._valid_until = sent + ttl - ttl / 4    # clock(): the lease is trusted until then
+        self.margin = dt.timedelta(seconds=ttl / 4)
         self._lost: Optional[str] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"reconcile-lease {lease.source}", daemon=True)
@@ -59,9 +78,12 @@ class Renewer:
 
     def held(self) -> bool:
         with self._state:
-            if self._lost is None and time.monotonic() >= self._valid_until:
+            if self._lost is None and not self._in_time():
                 self._lost = f"no renewal was confirmed within its {self.ttl:g} s lease"
             return self._lost is None
+
+    def _in_time(self) -> bool:
+        return clock() < self._valid_until and _now() < self.lease.expires - self.margin
 
     @property
     def lost(self) -> Optional[str]:
@@ -74,15 +96,15 @@ class Renewer:
                 self._lost = why
 
     def _loop(self) -> None:
-        delay = max(0.0, self._last_sent + self.every - time.monotonic())
+        delay = max(0.0, self._last_sent + self.every - clock())
         try:
             while not self._stop.wait(delay):
                 if self._renew():
-                    delay = max(0.0, self._last_sent + self.every - time.monotonic())
+                    delay = max(0.0, self._last_sent + self.every - clock())
                 elif not self.held():
                     return
                 else:
-                    delay = min(self.retry, max(0.0, self._valid_until - time.monotonic()))
+                    delay = min(self.retry, max(0.0, self._valid_until - clock()))
         except Exception as exc:  # noqa: BLE001 - a bug here must not leave a holder that believes it holds
             self._lose(f"its renewal failed ({type(exc).__name__}: {exc})")
 
@@ -104,8 +126,8 @@ class Renewer:
             started = value.get("started", "?") if isinstance(value, dict) else "?"
             self._lose(f"the lock is now held by {holder} since {started}")
             return False
-        sent = time.monotonic()
-        at = dt.datetime.now(dt.timezone.utc)
+        sent = clock()
+        at = _now()
         try:
             self.docs.update(lease.doc_id, self.value(at))
         except NotFound:
@@ -116,7 +138,7 @@ class Renewer:
         with self._state:
             if self._lost is not None or self._stop.is_set():
                 return False
-            if time.monotonic() >= self._valid_until:
+            if not self._in_time():
                 self._lost = "its renewal was confirmed only after the lease had run out"
                 return False
             self._last_sent, self._valid_until = sent, sent + self.ttl - self.ttl / 4

@@ -22,7 +22,7 @@ Never two holders:
   anyone else: of two breakers one create wins, the other gets a 409.  A document
   created after the breaker read the expired one has another id and survives;
 - the holder trusts its lease for ttl - ttl/4 seconds after it *sent* the write
-  that set the expiry, by its own monotonic clock, and a renewal counts only when
+  that set the expiry, by its own clock (`lease.clock`), and a renewal counts only when
   its answer arrives within the lease it extends: a renewal cannot revive a lease
   another apply may already be breaking, and up to ttl/4 of clock skew between
   hosts plus request latency is tolerated;
@@ -49,7 +49,7 @@ from typing import Any, Callable, Optional
 from ..errors import AlreadyExists, ApiError, LockHeld, NotFound, ReconcileError, Unreachable
 from ..prefect.api import PrefectClient
 from .inventory import JsonDocs
-from .lease import Lease, Renewer
+from .lease import Lease, Renewer, clock
 from .live import LOCK_PREFIX
 from .source import doc_slug
 
@@ -102,18 +102,18 @@ class Lock:
         self.lease: Optional[Lease] = None
         self._renewer: Optional[Renewer] = None
         self._previous_guard: Optional[Callable[[str, str], None]] = None
-        self._sent: dict[str, float] = {}   # each token sent in a create → when (monotonic) it was first sent
+        self._sent: dict[str, float] = {}   # each token sent in a create → when (clock()) it was first sent
 
     # -- taking it ------------------------------------------------------------------
     def acquire(self) -> Lease:
         if self.lease is not None:
             raise RuntimeError(f"the lock of {self.source!r} is already held by this Lock")
-        deadline = time.monotonic() + self.timeout
+        deadline = clock() + self.timeout
         holder = holder_name()
         token = uuid.uuid4().hex
         unanswered = 0
         while True:
-            sent = time.monotonic()
+            sent = clock()
             self._sent.setdefault(token, sent)
             value = self._value(token, holder, _now())
             try:
@@ -147,13 +147,13 @@ class Lock:
             token = uuid.uuid4().hex           # a fresh token from now on: its age is known exactly
             if self._break_if_dead(current["id"], held):
                 continue
-            if time.monotonic() >= deadline:
+            if clock() >= deadline:
                 raise LockHeld(f"source {self.source!r} is locked by {held.get('holder', '?')} since "
                                f"{held.get('started', '?')} until {held.get('expires', '?')}; "
                                "try again later or pass --lock-timeout SECONDS to wait")
             expires = _parse(held.get("expires"))
             until_expiry = (expires - _now()).total_seconds() if expires else 2.0
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic()), max(0.1, until_expiry)))
+            time.sleep(min(2.0, max(0.1, deadline - clock()), max(0.1, until_expiry)))
 
     def _value(self, token: str, holder: str, at: dt.datetime, started: Optional[str] = None) -> dict[str, Any]:
         return {"source": self.source, "holder": holder, "token": token, "started": started or at.isoformat(),
@@ -162,12 +162,12 @@ class Lock:
 
     def _take(self, doc_id: str, value: dict[str, Any], sent: float) -> Optional[Lease]:
         """Hold the document we created, if its lease (counted from when the create was sent) is still to be trusted."""
-        valid_until = sent + self.ttl - self.ttl / 4
-        if time.monotonic() >= valid_until:   # the answer took too long: ours, but a breaker may be at it
-            self._delete(doc_id)
+        expires = _parse(value.get("expires"))
+        if (clock() >= sent + self.ttl - self.ttl / 4 or expires is None
+                or _now() >= expires - dt.timedelta(seconds=self.ttl / 4)):
+            self._delete(doc_id)     # the answer took too long: ours, but a breaker may be at it
             return None
-        self.lease = Lease(self.source, doc_id, value["token"], value["holder"], value["started"],
-                           _parse(value["expires"]) or _now())
+        self.lease = Lease(self.source, doc_id, value["token"], value["holder"], value["started"], expires)
         self._renewer = Renewer(self.docs, self.name, self.lease, self.ttl, sent,
                                 lambda at: self._value(value["token"], value["holder"], at, value["started"]))
         self._previous_guard, self.client.before_write = self.client.before_write, self._check_write

@@ -19,6 +19,7 @@ from typing import Callable, Optional
 import httpx
 import pytest
 
+from reconciler.engine import lease as lease_mod
 from reconciler.engine import lock as lock_mod
 from reconciler.engine.inventory import JsonDocs
 from reconciler.engine.lock import DEFAULT_TTL, Lock, LockLost, machine_id
@@ -402,7 +403,7 @@ def test_a_renewal_confirmed_after_the_lease_ran_out_does_not_count():
     try:
         renewer = lock._renewer
         # (not lock.held(), which would itself record the loss)
-        wait_for(lambda: time.monotonic() > renewer._valid_until, "the lease ran out while the renewal was in flight")
+        wait_for(lambda: lease_mod.clock() > renewer._valid_until, "the lease ran out while the renewal was in flight")
         gate.set()
         wait_for(lambda: lock.lost is not None, "the late answer came")
         assert lock.lost == "its renewal was confirmed only after the lease had run out"
@@ -455,3 +456,22 @@ def test_an_exception_from_the_body_is_not_hidden_by_a_lost_lock():
 def test_a_ttl_must_be_positive():
     with pytest.raises(ValueError):
         Lock(pf.FakePrefect().client(), SOURCE, ttl=0)
+
+
+def test_a_holder_whose_wall_clock_reached_the_recorded_expiry_stops_trusting_its_lease(monkeypatch):
+    """A machine that slept through its lease: the renewals did not run, but the clocks moved on."""
+    fake = pf.FakePrefect()
+    lock = Lock(fake.client(), SOURCE)
+    with pytest.raises(LockLost):
+        with lock as lease:
+            assert lock.held()
+            monkeypatch.setattr(lease_mod, "_now", lambda: lease.expires - dt.timedelta(seconds=15))
+            assert not lock.held()
+            with pytest.raises(LockLost):
+                lock.client.post("flows/", {"name": "after the sleep"})
+    assert fake.calls("POST", "/flows/") == [] and lock_docs(fake) == []
+
+
+def test_the_lease_clock_keeps_running_while_the_machine_sleeps():
+    if hasattr(time, "CLOCK_BOOTTIME"):
+        assert abs(lease_mod.clock() - time.clock_gettime(time.CLOCK_BOOTTIME)) < 1.0

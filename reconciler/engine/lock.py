@@ -57,6 +57,7 @@ __all__ = ["DEFAULT_TTL", "Lease", "Lock", "LockLost", "holder_name", "machine_i
 
 DEFAULT_TTL = 60.0      # seconds: what a dead holder costs the others at most
 UNANSWERED_TRIES = 5    # creates whose answer was lost, read back and sent again, before giving up
+UNTRUSTED_TRIES = 3     # locks of ours dropped because their answer came too late to trust, before giving up
 READ_TRIES = 3          # reads of the lock document after an unanswered create (each already retried)
 
 
@@ -111,7 +112,7 @@ class Lock:
         deadline = clock() + self.timeout
         holder = holder_name()
         token = uuid.uuid4().hex
-        unanswered = 0
+        unanswered = untrusted = 0
         while True:
             sent = clock()
             self._sent.setdefault(token, sent)
@@ -131,6 +132,10 @@ class Lock:
                 lease = self._take(doc["id"], value, sent)
                 if lease is not None:
                     return lease
+                untrusted += 1
+                if untrusted >= UNTRUSTED_TRIES:
+                    raise ReconcileError(f"the Prefect API answers too slowly to hold the lock of source {self.source!r}:"
+                                         f" each answer came after most of its {self.ttl:g} s lease had passed")
                 token = uuid.uuid4().hex
                 continue
             current = self._read()

@@ -475,3 +475,17 @@ def test_a_holder_whose_wall_clock_reached_the_recorded_expiry_stops_trusting_it
 def test_the_lease_clock_keeps_running_while_the_machine_sleeps():
     if hasattr(time, "CLOCK_BOOTTIME"):
         assert abs(lease_mod.clock() - time.clock_gettime(time.CLOCK_BOOTTIME)) < 1.0
+
+
+def test_a_server_too_slow_for_the_lease_is_an_error_not_a_lock_held_untrusted():
+    fake = pf.FakePrefect()
+
+    def after(request: httpx.Request, response: httpx.Response) -> Optional[httpx.Response]:
+        if is_create(request):
+            time.sleep(0.8)           # past the 0.75 s a 1 s lease is trusted for
+        return None
+
+    with pytest.raises(ReconcileError, match="answers too slowly"):
+        Lock(client_with(fake, after=after), SOURCE, ttl=1.0).acquire()
+    assert lock_docs(fake) == [], "each lock it made it deleted"
+    assert len(fake.calls("POST", "/block_documents/")) == lock_mod.UNTRUSTED_TRIES

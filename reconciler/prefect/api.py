@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Optional, TextIO
+from typing import Any, Callable, Iterator, Optional, TextIO
 
 import httpx
 
@@ -25,6 +25,8 @@ class PrefectClient:
         self.api_url = api_url.rstrip("/")
         self.embedded = False  # set by the engine when it started the server itself
         self.writes = 0        # requests that change the server (not counting retries)
+        # called with (method, path) before each write, may raise: the engine's lock refuses writes once its lease is lost
+        self.before_write: Optional[Callable[[str, str], None]] = None
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
         if api_key:
@@ -36,6 +38,8 @@ class PrefectClient:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         url = f"{self.api_url}/{path.lstrip('/')}"
         if method != "GET" and not (method == "POST" and path.rstrip("/").endswith("/filter")):
+            if self.before_write is not None:
+                self.before_write(method, path)
             self.writes += 1
         try:
             response = self.http.request(method, path.lstrip("/"), json=body)

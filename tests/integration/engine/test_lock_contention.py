@@ -1,16 +1,19 @@
 """Two processes, one source: the lease lock in the real Prefect API (scenario 5).
 
 The holder is a separate Python process that takes the lock with `reconciler.engine.lock.Lock` and keeps
-it until its stdin gets a line; the contender is `reconcile apply` run as a real process.
+it (renewing it) until its stdin gets a line; the contender is `reconcile apply` run as a real process.
+A holder can pretend to run on another machine, so that only its lease, not the pid check, frees its lock.
 """
 from __future__ import annotations
 
 import datetime as dt
 import queue
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -20,11 +23,13 @@ from reconciler.engine.source import doc_slug
 HOLDER = textwrap.dedent("""
     import sys
     from reconciler.prefect.api import PrefectClient
-    from reconciler.engine.lock import Lock
+    from reconciler.engine import lock
 
-    url, source = sys.argv[1], sys.argv[2]
+    url, source, ttl, elsewhere = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4] == "elsewhere"
+    if elsewhere:  # as if on another machine (a CI runner): its pid means nothing here
+        lock.machine_id = lambda: "ci-runner-elsewhere boot 0 pidns 0"
     with PrefectClient(url) as client:
-        with Lock(client, source, ttl=600) as lease:
+        with lock.Lock(client, source, ttl=ttl) as lease:
             print(lease.holder, flush=True)
             print(lease.expires.isoformat(), flush=True)
             sys.stdin.readline()
@@ -35,8 +40,9 @@ HOLDER = textwrap.dedent("""
 class Holder:
     """A real process holding the lock of `source` until `release()`."""
 
-    def __init__(self, api_url: str, source: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, api_url, source], env=cli_env(api_url),
+    def __init__(self, api_url: str, source: str, ttl: float = 600, elsewhere: bool = False) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER, api_url, source, str(ttl),
+                                      "elsewhere" if elsewhere else "here"], env=cli_env(api_url),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.holder = self.proc.stdout.readline().strip()
         self.expires = self.proc.stdout.readline().strip()
@@ -161,7 +167,7 @@ def test_the_lock_of_a_killed_process_on_this_machine_is_broken_at_once(prefect_
     root = tmp_path / "deployments"
     write_manifest(root, manifest(flow, "after-kill"))
     with Holder(prefect_api_url, source) as holder:
-        holder.proc.kill()                    # kill -9: no release, the lease would run for 10 minutes
+        holder.proc.kill()                    # kill -9: no release, the lease (10 minutes here) would run on
         holder.proc.wait()
         run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
     assert run.returncode == 0, run
@@ -191,3 +197,132 @@ def test_a_converged_apply_does_not_need_the_lock(prefect_api_url, server, tmp_p
         assert run.returncode == 0, run
         assert run.writes == []
         assert len(server.locks(source)) == 1
+
+
+def lock_value(server: Server, source: str) -> dict:
+    [doc] = server.locks(source)
+    return doc["data"]["value"]
+
+
+def wait_for(condition, what: str, timeout: float = 60.0):
+    """Poll until condition() is truthy (returned); fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+def test_a_holder_killed_on_another_machine_frees_the_lock_when_its_short_lease_ends(prefect_api_url, server,
+                                                                                      tmp_path, unique):
+    """kill -9 on a CI runner: no release, no pid to check; the lease, renewed while it ran, ends ttl later."""
+    flow, source = f"it-lock-sigkill-{unique}", f"it-lock-sigkill-{unique}"
+    root = tmp_path / "deployments"
+    write_manifest(root, manifest(flow, "after-sigkill"))
+    ttl = 4.0
+    with Holder(prefect_api_url, source, ttl=ttl, elsewhere=True) as holder:
+        first = lock_value(server, source)
+        assert first["holder"] == holder.holder and first["ttl"] == ttl
+        started = dt.datetime.fromisoformat(first["started"])
+        # alive, it renews: the lock outlives its first lease, with the same token and start
+        renewed = wait_for(lambda: (v := lock_value(server, source))
+                           and dt.datetime.fromisoformat(v["renewed"]) >= started + dt.timedelta(seconds=ttl) and v,
+                           "the holder renewed its lease past one ttl")
+        assert renewed["token"] == first["token"] and renewed["started"] == first["started"]
+        run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+        assert run.returncode == 1 and "locked by" in run.messages[0], run
+
+        holder.proc.send_signal(signal.SIGKILL)
+        holder.proc.wait()
+        left = lock_value(server, source)          # what the killed holder last wrote
+        assert left["token"] == first["token"] and left["holder"] == holder.holder
+        expires = dt.datetime.fromisoformat(left["expires"])
+        assert expires - dt.datetime.fromisoformat(left["renewed"]) == dt.timedelta(seconds=ttl)
+
+        run = reconcile(prefect_api_url, "apply", root, "--source", source, "--lock-timeout", "120", cwd=tmp_path)
+    assert run.returncode == 0, run
+    notes = [line for line in run.messages if "lock" in line]
+    # broken as stale (its recorded expiry passed), not as a dead process of this machine
+    assert notes == [f"breaking a stale lock for {source}: held by {holder.holder} since {left['started']}, "
+                     f"expired {left['expires']}"], run
+    assert set(server.deployments(flow)) == {"after-sigkill"}
+    assert server.locks(source) == []
+
+
+CONTENDER = textwrap.dedent("""
+    import random, sys, time
+    from reconciler.prefect.api import PrefectClient
+    from reconciler.engine.lock import Lock
+    from reconciler.engine.inventory import JsonDocs
+
+    url, source, log, me = sys.argv[1:5]
+
+    def note(line):
+        with open(log, "a", encoding="utf-8") as f:   # O_APPEND: one write per line
+            f.write(line + "\\n")
+
+    with PrefectClient(url) as client:
+        JsonDocs(client).ids()
+        print("ready", flush=True)
+        for line in sys.stdin:
+            round_ = line.strip()
+            with Lock(client, source, ttl=5, timeout=120, say=lambda text: print(text, file=sys.stderr)) as lease:
+                note(f"start {me} {round_} {lease.token}")
+                time.sleep(random.uniform(0.0, 0.3))
+                note(f"end {me} {round_} {lease.token}")
+            print(f"done {round_}", flush=True)
+""")
+
+
+def test_two_concurrent_acquirers_never_hold_the_lock_at_once(prefect_api_url, server, tmp_path, unique):
+    """10 rounds: both processes go for the lock at the same moment; every other round they also race to break
+    a stale lock.  Each records entering and leaving its critical section; no two sections overlap."""
+    source = f"it-lock-race-{unique}"
+    log = tmp_path / "sections.log"
+    log.touch()
+    procs = [subprocess.Popen([sys.executable, "-c", CONTENDER, prefect_api_url, source, str(log), me],
+                              env=cli_env(prefect_api_url), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for me in ("a", "b")]
+    try:
+        for proc in procs:
+            line = proc.stdout.readline().strip()
+            assert line == "ready", (line, proc.stderr.read() if not line else "")
+        for round_ in range(10):
+            if round_ % 2:
+                past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+                server.create_json_document(f"reconcile-lock-{doc_slug(source)}", {
+                    "source": source, "holder": "ci@crashed pid 1", "token": f"crashed-{round_}",
+                    "started": past.isoformat(), "expires": (past + dt.timedelta(minutes=1)).isoformat()})
+            for proc in procs:
+                proc.stdin.write(f"{round_}\n")
+            for proc in procs:
+                proc.stdin.flush()
+            for proc in procs:
+                line = proc.stdout.readline().strip()
+                assert line == f"done {round_}", (line, proc.stderr.read() if not line else "")
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    errors = {me: proc.stderr.read() for me, proc in zip("ab", procs)}
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+
+    events = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(events) == 40, events
+    tokens = set()
+    for enter, leave in zip(events[0::2], events[1::2]):   # start, end, start, end ...: never start, start
+        assert enter[0] == "start" and leave[0] == "end" and enter[1:] == leave[1:], events
+        tokens.add(enter[3])
+    assert len(tokens) == 20, "each section under its own lock"
+    rounds = sorted((e[2], e[1]) for e in events if e[0] == "start")
+    assert rounds == sorted((str(r), me) for r in range(10) for me in "ab")
+    broken = [line for text in errors.values() for line in text.splitlines() if "breaking a stale lock" in line]
+    assert 5 <= len(broken) <= 10, errors          # each planted stale lock was broken, by one or both
+    assert server.locks(source) == []

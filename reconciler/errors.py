@@ -58,6 +58,10 @@ class LockHeld(ReconcileError):
     """Another apply holds this source's lease."""
 
 
+class LockLost(ReconcileError):
+    """This apply's lease ran out or was broken while it held the lock; it stopped writing."""
+
+
 class PlanStale(ReconcileError):
     """A saved plan no longer matches the live server."""
 

@@ -46,7 +46,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..errors import AlreadyExists, ApiError, LockHeld, NotFound, ReconcileError, Unreachable
+from ..errors import AlreadyExists, ApiError, LockHeld, LockLost, NotFound, ReconcileError, Unreachable
 from ..prefect.api import PrefectClient
 from .inventory import JsonDocs
 from .lease import Lease, Renewer, clock
@@ -59,10 +59,6 @@ DEFAULT_TTL = 60.0      # seconds: what a dead holder costs the others at most
 UNANSWERED_TRIES = 5    # creates whose answer was lost, read back and sent again, before giving up
 UNTRUSTED_TRIES = 3     # locks of ours dropped because their answer came too late to trust, before giving up
 READ_TRIES = 3          # reads of the lock document after an unanswered create (each already retried)
-
-
-class LockLost(ReconcileError):
-    """This apply's lease ran out or was broken while it held the lock; it stopped writing."""
 
 
 def _now() -> dt.datetime:

@@ -46,7 +46,7 @@ class Options:
     allow_empty: bool = False
     parallelism: int = 4
     lock_timeout: float = 0.0
-    lock_ttl: float = 600.0
+    lock_ttl: float = 60.0
     verbose: bool = False
     prune: bool = True            # False: apply some manifests without deleting the source's others
     allow_conflicts: bool = False  # a deployment another source owns is left alone instead of failing the run

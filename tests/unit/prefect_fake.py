@@ -314,6 +314,11 @@ class FakePrefect:
                     "day_or": True if day_or is None else day_or}
         return {"rrule": sched["rrule"], "timezone": sched.get("timezone") or "UTC"}
 
+    # GET /deployments/{id}
+    def _read_deployment(self, body: Any, dep_id: str) -> tuple[int, Any]:
+        dep = self.deployments.get(dep_id)
+        return (200, dep) if dep is not None else (404, {"detail": "Deployment not found"})
+
     # PATCH /deployments/{id}
     def _patch_deployment(self, body: Any, dep_id: str) -> tuple[int, Any]:
         dep = self.deployments.get(dep_id)
@@ -473,6 +478,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/deployments/filter", "_filter_deployments"),
     ("POST", r"/work_pools/filter", "_filter_work_pools"),
     ("POST", r"/deployments/", "_create_deployment"),
+    ("GET", r"/deployments/([0-9a-f-]+)", "_read_deployment"),
     ("PATCH", r"/deployments/([0-9a-f-]+)", "_patch_deployment"),
     ("DELETE", r"/deployments/([0-9a-f-]+)", "_delete_deployment"),
     ("POST", r"/deployments/([0-9a-f-]+)/schedules", "_create_schedules"),

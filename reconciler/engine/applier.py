@@ -3,10 +3,17 @@
 Order: widen the inventory, upsert flows, create/update/adopt (bounded
 concurrency), delete last, narrow the inventory.  One failure does not stop the
 others; each gets a Result, and a re-run converges.
+
+Within one update: new schedules are created before the PATCH and the old ones
+deleted after it, so a kill at any point leaves a deployment with its old or its
+new schedules.  Prefect 2.20 deletes a deployment's future auto-scheduled runs
+on every PATCH and schedule write, so a deployment that was written and has
+runs to make gets `POST /deployments/{id}/schedule` last.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..bundles.bundle import Bundle
@@ -113,47 +120,98 @@ class Applier:
         assert desired is not None
         if action.action == "create":
             flow_id = self.flow_ids.get(desired.flow_name) or self.client.post("flows/", {"name": desired.flow_name})["id"]
-            self.client.post("deployments/", self._full_body(desired, flow_id))
-            return "created"
+            created = self.client.post("deployments/", self._full_body(desired, flow_id))
+            return self._with_runs(created["id"], desired.fields, "created")
         changed = action.changed_fields
         if not changed:
             return "adopted" if action.action == "adopt" else "in sync"
         dep = self.live.deployments[action.identity]
+        summary = " (" + ", ".join(sorted(changed)) + ")"
         if changed & set(UPSERT_ONLY):
             # PATCH cannot change these: one full-replace upsert carries every field.
             self.client.post("deployments/", self._full_body(desired, dep["flow_id"]))
-            return "replaced (" + ", ".join(sorted(changed)) + ")"
+            return self._with_runs(dep["id"], desired.fields, "replaced" + summary)
+        written: list[str] = []
+        try:
+            self._update(dep, desired, changed, written)
+        except ReconcileError:
+            if written:
+                self._reschedule_after_failure(dep["id"])
+            raise
+        after = self.adapter.live_fields(dep, self.live.block_key)
+        after.update({key: desired.fields[key] for key in changed})
+        return self._with_runs(dep["id"], after, "updated" + summary)
+
+    def _update(self, dep: dict[str, Any], desired: Any, changed: set[str], written: list[str]) -> None:
+        """New schedules first, then the PATCH, then the old schedules go: a kill anywhere leaves old or new.
+
+        `written` collects the path of each write the server took.
+        """
         body = self.adapter.patch_body(
             changed, desired.fields,
             self.blocks.id_for(desired.infrastructure) if "infrastructure" in changed else None,
             self.blocks.id_for(desired.storage) if "storage" in changed else None)
+        steps = _schedule_steps(dep, desired.fields["schedules"]) if "schedules" in changed else _Steps()
+        base = f"deployments/{dep['id']}"
+        if steps.create:
+            self.client.post(f"{base}/schedules", steps.create)
+            written.append(f"{base}/schedules")
         if body:
-            self.client.patch(f"deployments/{dep['id']}", body)
-        if "schedules" in changed:
-            self._sync_schedules(dep, desired.fields["schedules"])
-        return "updated (" + ", ".join(sorted(changed)) + ")"
+            self.client.patch(base, body)
+            written.append(base)
+        for schedule_id, active in steps.toggle:
+            self.client.patch(f"{base}/schedules/{schedule_id}", {"active": active})
+            written.append(f"{base}/schedules/{schedule_id}")
+        for schedule_id in steps.delete:
+            self.client.delete(f"{base}/schedules/{schedule_id}")
+            written.append(f"{base}/schedules/{schedule_id}")
+
+    def _with_runs(self, deployment_id: str, fields: dict[str, Any], done: str) -> str:
+        """Every write deleted the future auto-scheduled runs: have the server schedule them now."""
+        if not self.adapter.schedules_runs(fields):
+            return done
+        try:
+            self.client.post(f"deployments/{deployment_id}/schedule")
+        except ReconcileError as exc:
+            raise ReconcileError(f"{done}, but its runs were not scheduled (the server's scheduler adds "
+                                 f"them on its next loop): {exc}") from None
+        return done
+
+    def _reschedule_after_failure(self, deployment_id: str) -> None:
+        """A write failed after others succeeded: schedule the runs of what the server now holds."""
+        try:
+            dep = self.client.get(f"deployments/{deployment_id}")
+            if self.adapter.schedules_runs(self.adapter.live_fields(dep, self.live.block_key)):
+                self.client.post(f"deployments/{deployment_id}/schedule")
+        except ReconcileError:
+            pass  # the first failure is the one reported; the scheduler's next loop adds the runs
 
     def _full_body(self, desired: Any, flow_id: str) -> dict[str, Any]:
         return self.adapter.create_body(desired.name, flow_id, desired.fields,
                                         self.blocks.id_for(desired.infrastructure), self.blocks.id_for(desired.storage))
 
-    def _sync_schedules(self, dep: dict[str, Any], wanted: list[dict[str, Any]]) -> None:
-        """Change schedules one by one, so unchanged ones keep their ids (and their runs)."""
-        existing = list(dep.get("schedules") or [])
-        missing: list[dict[str, Any]] = []
-        for entry in wanted:
-            match = _match(entry["schedule"], existing)
-            if match is None:
-                missing.append(entry)
-                continue
-            existing.remove(match)
-            if bool(match.get("active", True)) != entry["active"]:
-                self.client.patch(f"deployments/{dep['id']}/schedules/{match['id']}", {"active": entry["active"]})
-        for stale in existing:
-            self.client.delete(f"deployments/{dep['id']}/schedules/{stale['id']}")
-        if missing:
-            self.client.post(f"deployments/{dep['id']}/schedules",
-                             [{"schedule": e["schedule"], "active": e["active"]} for e in missing])
+
+@dataclass
+class _Steps:
+    """The schedule writes of one update: unchanged schedules keep their ids."""
+    create: list[dict[str, Any]] = field(default_factory=list)
+    toggle: list[tuple[str, bool]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+
+
+def _schedule_steps(dep: dict[str, Any], wanted: list[dict[str, Any]]) -> _Steps:
+    steps = _Steps()
+    existing = list(dep.get("schedules") or [])
+    for entry in wanted:
+        match = _match(entry["schedule"], existing)
+        if match is None:
+            steps.create.append({"schedule": entry["schedule"], "active": entry["active"]})
+            continue
+        existing.remove(match)
+        if bool(match.get("active", True)) != entry["active"]:
+            steps.toggle.append((match["id"], entry["active"]))
+    steps.delete = [stale["id"] for stale in existing]
+    return steps
 
 
 def _match(wanted: dict[str, Any], existing: list[dict[str, Any]]) -> Optional[dict[str, Any]]:

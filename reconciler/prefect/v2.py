@@ -1,8 +1,9 @@
 """The adapter for Prefect 2.x servers: API JSON ↔ the compared shape.
 
 Knows which fields the 2.x deployment schema has, which ones PATCH can change,
-and how to pause (through `paused`: on 2.20 a PATCH carrying
-`is_schedule_active` or `schedule` deletes every schedule of the deployment).
+how to pause (through `paused`: on 2.20 a PATCH carrying `is_schedule_active`
+or `schedule` deletes every schedule of the deployment), and when the server
+makes runs for a deployment (`schedules_runs`).
 """
 from __future__ import annotations
 
@@ -76,6 +77,16 @@ class V2Adapter:
         if "storage" in changed:
             body["storage_document_id"] = storage_id
         return body
+
+    @staticmethod
+    def schedules_runs(fields: dict[str, Any]) -> bool:
+        """Whether the server's scheduler makes runs for a deployment in the compared shape.
+
+        2.20's scheduler picks deployments that are not paused and have an active
+        schedule; `POST /deployments/{id}/schedule` checks only the schedules, so it
+        must not be sent for a paused deployment.
+        """
+        return bool(fields["is_schedule_active"]) and any(s["active"] for s in fields["schedules"])
 
 
 def _without_nulls(schema: Any) -> Any:

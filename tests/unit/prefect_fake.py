@@ -89,6 +89,7 @@ class FakePrefect:
         self.flows: dict[str, dict[str, Any]] = {}
         self.work_pools: dict[str, dict[str, Any]] = {"default-agent-pool": {"name": "default-agent-pool", "type": "prefect-agent"}}
         self.deployments: dict[str, dict[str, Any]] = {}
+        self.scheduled: list[str] = []   # deployment ids, one per POST /deployments/{id}/schedule
         self.block_types: dict[str, dict[str, Any]] = {}    # slug → block type
         self.block_schemas: dict[str, dict[str, Any]] = {}  # block type id → schema
         self.block_documents: dict[str, dict[str, Any]] = {}
@@ -321,6 +322,11 @@ class FakePrefect:
                     "day_or": True if day_or is None else day_or}
         return {"rrule": sched["rrule"], "timezone": sched.get("timezone") or "UTC"}
 
+    # GET /deployments/{id}
+    def _read_deployment(self, body: Any, dep_id: str) -> tuple[int, Any]:
+        dep = self.deployments.get(dep_id)
+        return (200, dep) if dep is not None else (404, {"detail": "Deployment not found"})
+
     # PATCH /deployments/{id}
     def _patch_deployment(self, body: Any, dep_id: str) -> tuple[int, Any]:
         dep = self.deployments.get(dep_id)
@@ -370,6 +376,13 @@ class FakePrefect:
         dep["updated"] = self.now()
         _sync_legacy_schedule(dep)
         return 201, created
+
+    # POST /deployments/{id}/schedule: 2.20 makes the auto-scheduled runs its scheduler would
+    def _schedule_runs(self, body: Any, dep_id: str) -> tuple[int, Any]:
+        if dep_id not in self.deployments:
+            return 200, None   # 2.20 answers 200 and schedules nothing for an unknown id
+        self.scheduled.append(dep_id)
+        return 200, None
 
     # PATCH /deployments/{id}/schedules/{schedule_id}
     def _patch_schedule(self, body: Any, dep_id: str, schedule_id: str) -> tuple[int, Any]:
@@ -473,9 +486,11 @@ ROUTES: list[tuple[str, str, str]] = [
     ("POST", r"/deployments/filter", "_filter_deployments"),
     ("POST", r"/work_pools/filter", "_filter_work_pools"),
     ("POST", r"/deployments/", "_create_deployment"),
+    ("GET", r"/deployments/([0-9a-f-]+)", "_read_deployment"),
     ("PATCH", r"/deployments/([0-9a-f-]+)", "_patch_deployment"),
     ("DELETE", r"/deployments/([0-9a-f-]+)", "_delete_deployment"),
     ("POST", r"/deployments/([0-9a-f-]+)/schedules", "_create_schedules"),
+    ("POST", r"/deployments/([0-9a-f-]+)/schedule", "_schedule_runs"),
     ("PATCH", r"/deployments/([0-9a-f-]+)/schedules/([0-9a-f-]+)", "_patch_schedule"),
     ("DELETE", r"/deployments/([0-9a-f-]+)/schedules/([0-9a-f-]+)", "_delete_schedule"),
     ("GET", r"/block_types/slug/([^/]+)", "_block_type"),

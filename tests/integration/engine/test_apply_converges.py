@@ -1,8 +1,10 @@
 """Converging against a real Prefect 2.20 server: a converged apply writes nothing, an edit writes only itself.
 
 Scenarios 1 and 2: idempotent re-apply (no write request, `updated` and schedule ids untouched),
-field-level PATCHes, and schedule changes that keep the ids (and so the scheduled runs) of the
-schedules that did not change.
+field-level PATCHes, and schedule changes that keep the ids of the schedules that did not change.
+Every write deletes the deployment's future auto-scheduled runs on 2.20, so each write list ends
+with `POST /deployments/{id}/schedule` for a deployment that has runs to make
+(test_scheduled_runs.py checks the runs themselves).
 """
 from __future__ import annotations
 
@@ -97,7 +99,8 @@ def test_editing_one_field_patches_only_that_field(prefect_api_url, server, tmp_
 
     target = before["target"]
     writes = proxy.deployment_writes()
-    assert [(w.method, w.path) for w in writes] == [("PATCH", f"/api/deployments/{target['id']}")], writes
+    assert [(w.method, w.path) for w in writes] == [("PATCH", f"/api/deployments/{target['id']}"),
+                                                    ("POST", f"/api/deployments/{target['id']}/schedule")], writes
     assert writes[0].body == {field: expected_body_value}
 
     after = server.deployments(flow)
@@ -131,7 +134,8 @@ def test_toggling_one_schedule_changes_only_that_schedule(prefect_api_url, serve
     interval_id = ids["interval 3600.0"]
     writes = proxy.deployment_writes()
     assert [(w.method, w.path, w.body) for w in writes] == [
-        ("PATCH", f"/api/deployments/{before['id']}/schedules/{interval_id}", {"active": False})], writes
+        ("PATCH", f"/api/deployments/{before['id']}/schedules/{interval_id}", {"active": False}),
+        ("POST", f"/api/deployments/{before['id']}/schedule", {})], writes
     after = server.deployment(flow, "three")
     assert schedule_ids(after) == ids
     assert schedule_active(after) == {"cron 0 * * * *": True, "interval 3600.0": False,
@@ -157,7 +161,8 @@ def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(prefect_api_
         run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
     writes = proxy.deployment_writes()
-    assert [(w.method, w.path) for w in writes] == [("POST", f"/api/deployments/{first['id']}/schedules")], writes
+    assert [(w.method, w.path) for w in writes] == [("POST", f"/api/deployments/{first['id']}/schedules"),
+                                                    ("POST", f"/api/deployments/{first['id']}/schedule")], writes
     assert [e["schedule"].get("rrule") for e in writes[0].body] == ["FREQ=WEEKLY;BYDAY=MO;BYHOUR=7"]
     second = server.deployment(flow, "grows")
     ids = schedule_ids(second)
@@ -170,7 +175,8 @@ def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(prefect_api_
         run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
     writes = proxy.deployment_writes()
-    assert [(w.method, w.path) for w in writes] == [("DELETE", f"/api/deployments/{first['id']}/schedules/{cron_id}")]
+    assert [(w.method, w.path) for w in writes] == [("DELETE", f"/api/deployments/{first['id']}/schedules/{cron_id}"),
+                                                    ("POST", f"/api/deployments/{first['id']}/schedule")]
     third = server.deployment(flow, "grows")
     assert schedule_ids(third) == {"rrule FREQ=WEEKLY;BYDAY=MO;BYHOUR=7": ids["rrule FREQ=WEEKLY;BYDAY=MO;BYHOUR=7"]}
 

@@ -62,9 +62,10 @@ def test_update_sends_one_patch_with_only_the_changed_fields():
     wanted = pf.manifest("hourly", schedules=[CRON], description="Hourly cat facts", tags=["cats", "facts"])
     plan, report = apply(fake, [wanted])
     assert [(c.method, c.path, c.body) for c in fake.writes] == [
-        ("PATCH", f"/deployments/{dep['id']}", {"description": "Hourly cat facts", "tags": ["cats", "facts"]})]
+        ("PATCH", f"/deployments/{dep['id']}", {"description": "Hourly cat facts", "tags": ["cats", "facts"]}),
+        ("POST", f"/deployments/{dep['id']}/schedule", {})]  # the PATCH deleted its runs: made again at once
     assert report.exit_code == 0
-    assert report.writes == 1
+    assert report.writes == 2
     assert replan(fake, [wanted]) == {"Cat Facts/hourly": "noop"}
 
 
@@ -86,7 +87,8 @@ def test_pause_change_sends_paused_and_leaves_schedules_alone(paused):
     wanted = pf.manifest("hourly", schedules=[CRON, INTERVAL], is_schedule_active=not paused)
     plan, report = apply(fake, [wanted])
     assert [(c.method, c.path, c.body) for c in fake.writes] == [
-        ("PATCH", f"/deployments/{dep['id']}", {"paused": paused})]
+        ("PATCH", f"/deployments/{dep['id']}", {"paused": paused})] + (
+        [] if paused else [("POST", f"/deployments/{dep['id']}/schedule", {})])  # a paused deployment gets no runs
     body = fake.writes[0].body
     assert "is_schedule_active" not in body and "schedule" not in body and "schedules" not in body
     assert report.exit_code == 0
@@ -107,11 +109,12 @@ def test_schedule_change_goes_through_the_schedules_endpoints():
     plan, report = apply(fake, [wanted])
     assert report.exit_code == 0
     base = f"/deployments/{dep['id']}/schedules"
-    assert sorted((c.method, c.path) for c in fake.writes) == sorted([
+    assert [(c.method, c.path) for c in fake.writes] == [
+        ("POST", base),                          # the new schedule first,
         ("PATCH", f"{base}/{ids['interval']}"),
-        ("DELETE", f"{base}/{ids['rrule']}"),
-        ("POST", base),
-    ])
+        ("DELETE", f"{base}/{ids['rrule']}"),    # the old one after it,
+        ("POST", f"/deployments/{dep['id']}/schedule"),  # and the runs last
+    ]
     [patched] = fake.calls("PATCH", f"{base}/{ids['interval']}")
     assert patched.body == {"active": False}
     [posted] = fake.calls("POST", base)
@@ -128,8 +131,9 @@ def test_schedule_and_field_change_together():
     wanted = pf.manifest("hourly", schedules=[CRON, INTERVAL], description="two schedules")
     apply(fake, [wanted])
     assert [(c.method, c.path) for c in fake.writes] == [
-        ("PATCH", f"/deployments/{dep['id']}"), ("POST", f"/deployments/{dep['id']}/schedules")]
-    assert fake.writes[0].body == {"description": "two schedules"}
+        ("POST", f"/deployments/{dep['id']}/schedules"), ("PATCH", f"/deployments/{dep['id']}"),
+        ("POST", f"/deployments/{dep['id']}/schedule")]
+    assert fake.writes[1].body == {"description": "two schedules"}
     assert replan(fake, [wanted]) == {"Cat Facts/hourly": "noop"}
 
 
@@ -141,7 +145,8 @@ def test_parameter_schema_change_uses_the_upsert_with_the_complete_body():
     wanted = pf.manifest("hourly", schedules=[CRON], tags=["cats"], parameter_openapi_schema=schema)
     plan, report = apply(fake, [wanted])
     assert report.exit_code == 0
-    assert [(c.method, c.path) for c in fake.writes] == [("POST", "/deployments/")]
+    assert [(c.method, c.path) for c in fake.writes] == [
+        ("POST", "/deployments/"), ("POST", f"/deployments/{dep['id']}/schedule")]
     body = fake.writes[0].body
     assert {"name", "flow_id", "description", "version", "work_queue_name", "work_pool_name", "tags", "parameters",
             "schedules", "paused", "infra_overrides", "infrastructure_document_id", "storage_document_id", "path",

@@ -62,8 +62,8 @@ def diff(
             kind, reason = "adopt", "on the server, not yet managed by this source"
         if any(c.field.split(".", 1)[0] in REPLACING for c in changes):
             notices.append(f"{want.identity}: the parameter schema changed; Prefect cannot patch it, so the "
-                           "deployment is replaced in place (its schedules are re-created and future scheduled "
-                           "runs deleted)")
+                           "deployment is replaced in place (its schedules are re-created with new ids, and its "
+                           "future runs made again)")
         actions.append(Action(kind, want.identity, want.manifest, changes, want, reason=reason, **fingerprint))
     for identity in sorted(owned - declared) if prune else ():
         dep = live.deployments.get(identity)

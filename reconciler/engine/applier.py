@@ -23,6 +23,7 @@ from ..errors import NotFound, ReconcileError
 from ..manifests import schedules
 from ..prefect.api import PrefectClient
 from ..prefect.v2 import UPSERT_ONLY, V2Adapter
+from . import claims
 from . import inventory as inventory_store
 from .blockdocs import BlockIds
 from .live import Live
@@ -68,9 +69,13 @@ class Applier:
         with cf.ThreadPoolExecutor(self.parallelism) as pool:
             for result in pool.map(self._guarded, work):
                 self._record(report, result)
-        for action in plan.deletes:  # deletes last, one at a time
-            self._record(report, self._guarded(action))
+        for action in plan.deletes:  # deletes last, one at a time; a deleted deployment's claim goes with it
+            result = self._guarded(action)
+            if result.status != FAILED:
+                claims.release(self.client, plan.source, [action.identity], self.live.claims)
+            self._record(report, result)
         failed_deletes = {r.identity for r in report.results if r.action == "delete" and r.status == FAILED}
+        # narrowed last, so it lists every deployment this source still claims at any point
         inventory_store.write(self.client, plan.source, widened, plan.inventory_after | failed_deletes)
         report.writes = self.client.writes - start_writes
         return report

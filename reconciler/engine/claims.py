@@ -50,7 +50,8 @@ def read(client: PrefectClient, identities: Iterable[str]) -> dict[str, Claim]:
 def take(client: PrefectClient, source: str, identities: Iterable[str], have: dict[str, Claim]) -> dict[str, str]:
     """Claim every identity this source does not hold yet.  Returns identity → owner for those another holds.
 
-    Safe to retry: a create whose answer was lost reads the claim back and finds this source in it.
+    `have` gains the claims taken.  Safe to retry: a create whose answer was lost reads the claim back and
+    finds this source in it.
     """
     from .inventory import JsonDocs   # here, not at the top: live imports this module, inventory imports live
     docs = JsonDocs(client)
@@ -62,7 +63,8 @@ def take(client: PrefectClient, source: str, identities: Iterable[str], have: di
                 lost[identity] = existing.source
             continue
         try:
-            docs.create(claim_name(identity), {"deployment": identity, "source": source})
+            created = docs.create(claim_name(identity), {"deployment": identity, "source": source})
+            have[identity] = Claim(identity, source, created["id"])
         except AlreadyExists:
             try:
                 claim = _parse(docs.read(claim_name(identity)))
@@ -71,6 +73,8 @@ def take(client: PrefectClient, source: str, identities: Iterable[str], have: di
                 continue
             if claim is None or claim.source != source:
                 lost[identity] = claim.source if claim else "(unreadable claim)"
+            else:
+                have[identity] = claim
     return lost
 
 

@@ -193,6 +193,10 @@ def _execute(client: PrefectClient, planned: Planned, options: Options) -> Repor
                                                           plan.inventory_before | plan.inventory_after)
     lost = claims.take(client, plan.source, plan.unclaimed | {a.identity for a in plan.deletes}, live.claims)
     plan = without(plan, lost)
+    deleting = {a.identity for a in plan.deletes}
+    gone = {i for i, c in live.claims.items()           # owned, no longer declared, already gone from the server
+            if c.source == plan.source and i not in plan.inventory_after and i not in deleting}
+    claims.release(client, plan.source, gone, live.claims)
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
                       on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
                       on_bytes=options.on_bytes)
@@ -203,8 +207,6 @@ def _execute(client: PrefectClient, planned: Planned, options: Options) -> Repor
                         f"source {owner!r} took ownership first; not written")
         report.results.insert(0, result)
         options.on_result(result)
-    kept = plan.inventory_after | {r.identity for r in report.failures if r.action == "delete"}
-    claims.release(client, plan.source, set(live.claims) - kept, live.claims)
     report.notices.extend(plan.notices)
     return report
 

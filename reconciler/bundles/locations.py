@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 from ..engine.desired import Desired
 from ..engine.live import Live
-from ..errors import ReconcileError
+from ..errors import ManifestError, ManifestErrors, ReconcileError
+from ..manifests.confine import Escapes
 from ..manifests.blocks import BlockRef
 from ..prefect.api import PrefectClient
 from . import storage as storage_mod
@@ -29,26 +30,50 @@ class Locations:
 
 
 def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dict[str, Bundle]) -> Locations:
+    """Every location the bundles go to (each confined to its block's root) and the marker found there.
+
+    A `path` that leaves its block's root fails here, at plan time, before any write: one line per
+    manifest, naming its file and line.
+    """
     out = Locations()
     secrets: dict[str, dict[str, Any]] = {}
     pending: list[tuple[Desired, storage_mod.Target]] = []
+    errors: list[ReconcileError] = []
     for want in desired:
-        ref = want.storage
         bundle = bundles.get(want.identity)
-        if ref is None or bundle is None:
+        if want.storage is None or bundle is None:
             continue
-        data = _block_data(client, live, ref, secrets)
-        target = storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
+        try:
+            target = target_of(client, live, want, secrets)
+        except ManifestError as exc:
+            errors.append(exc)
+            continue
         if isinstance(target, storage_mod.ReadOnly):
-            out.notices.append(f"{want.identity}: code comes from {target.describe()} ({ref.key}); nothing to upload")
+            out.notices.append(f"{want.identity}: code comes from {target.describe()} ({want.storage.key}); nothing to upload")
             continue
         out.targets.setdefault(target.url, target)
         pending.append((want, target))
+    if errors:
+        raise ManifestErrors(errors)
     markers = _markers(list(out.targets.values()))
     for want, target in pending:
         out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
                                   bundles[want.identity], markers[target.url]))
     return out
+
+
+def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[str, dict[str, Any]]):
+    """Where this deployment's code goes (a Target, or ReadOnly); a `path` leaving the block's root is a
+    ManifestError naming the manifest's file and line."""
+    ref = want.storage
+    assert ref is not None
+    data = _block_data(client, live, ref, secrets)
+    try:
+        return storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
+    except Escapes as exc:
+        raise ManifestError(want.manifest or want.identity, want.lines.get("path", 1), 1, "path", (
+            f"{exc.path!r} leaves storage {ref.key}: {exc.how} {exc.resolved}, outside {exc.root} "
+            "(use a relative path inside the block's root, without '..')")) from None
 
 
 def _block_data(client: PrefectClient, live: Live, ref: BlockRef, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:

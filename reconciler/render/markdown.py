@@ -31,7 +31,8 @@ def render_plan(plan: Plan) -> str:
         fields = ", ".join(f"`{c.field}`" for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
         lines.append(f"| {ICON[a.action]} | `{_cell(a.identity)}` | {('`' + _cell(a.manifest) + '`') if a.manifest else ''} | {fields} |")
     for c in plan.conflicts:
-        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | managed by `{_cell(c.owner)}`; left alone |")
+        why = _cell(c.why) if c.reason else f"managed by `{_cell(c.owner)}`"
+        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | {why}; left alone |")
     lines += ["", "<details><summary>Field changes</summary>", "", "```diff"]
     paint = Painter(False)
     for a in changing:

@@ -54,7 +54,7 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
         lines += action_lines(action, paint)
     for conflict in plan.conflicts:
         lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
-                     + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; left alone")
+                     + f"  ({conflict.manifest}): {conflict.why}; left alone")
     in_sync = plan.summary["noop"]
     if changing or plan.conflicts or plan.uploads:
         lines.append("")

@@ -53,8 +53,9 @@ def in_repository(directory: str, repo: Path, origin: str) -> str:
     try:
         confine(repo, directory, follow_links=True)
     except Escapes as exc:
-        raise ReconcileError(f"{origin}: bundle directory {directory} leaves the repository {repo}: {exc.how} "
-                             f"{exc.resolved} (bundles are directories inside the repository)") from None
+        link = f" (through a symlink, to {exc.resolved})" if exc.through_link else ""
+        raise ReconcileError(f"{origin}: bundle directory {directory} leaves the repository {repo}{link} "
+                             "(a bundle is a directory inside the repository)") from None
     return directory
 
 

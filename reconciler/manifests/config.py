@@ -61,7 +61,7 @@ def load(root: Path) -> LoadedConfig:
     path = root / FILENAME if root.is_dir() else None
     if path is None or not path.is_file():
         return LoadedConfig(Config(), None)
-    display = str(path)
+    display = _display(path)
     located = yamlpos.load(path.read_bytes(), display)
     data: Any = located.data if located.data is not None else {}
     if not isinstance(data, dict):
@@ -78,6 +78,14 @@ def load(root: Path) -> LoadedConfig:
                 f"{config.bundle_root!r} leaves the repository {exc.root}: {exc.how} {exc.resolved} "
                 "(use a directory inside the repository, e.g. '.')")) from None
     return LoadedConfig(config, path)
+
+
+def _display(path: Path) -> str:
+    """Relative to the working directory when the file is below it (as manifests are shown), else as given."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def bundle_directory(root: Path, config: Config) -> Optional[Path]:

@@ -35,26 +35,20 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
     A `path` that leaves its block's root fails here, at plan time, before any write: one line per
     manifest, naming its file and line.
     """
+    confined(live, desired)
     out = Locations()
     secrets: dict[str, dict[str, Any]] = {}
     pending: list[tuple[Desired, storage_mod.Target]] = []
-    errors: list[ReconcileError] = []
     for want in desired:
         bundle = bundles.get(want.identity)
         if want.storage is None or bundle is None:
             continue
-        try:
-            target = target_of(client, live, want, secrets)
-        except ManifestError as exc:
-            errors.append(exc)
-            continue
+        target = target_of(client, live, want, secrets)
         if isinstance(target, storage_mod.ReadOnly):
             out.notices.append(f"{want.identity}: code comes from {target.describe()} ({want.storage.key}); nothing to upload")
             continue
         out.targets.setdefault(target.url, target)
         pending.append((want, target))
-    if errors:
-        raise ManifestErrors(errors)
     markers = _markers(list(out.targets.values()))
     for want, target in pending:
         out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
@@ -62,18 +56,45 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
     return out
 
 
+def confined(live: Live, desired: list[Desired]) -> None:
+    """Every deployment's storage `path` stays inside its block's root, with or without an upload (--skip-upload
+    too): judged from the block as the server shows it (no secrets needed), one line per manifest naming
+    its file and line."""
+    errors: list[ReconcileError] = []
+    for want in desired:
+        ref = want.storage
+        doc = live.named.get((ref.slug, ref.name)) if ref is not None and ref.name is not None else None
+        if ref is None or (ref.name is not None and doc is None):
+            continue   # no storage, or a missing block (reported on its own)
+        try:
+            _target(want, dict(doc.data) if doc is not None else dict(ref.data or {}))
+        except ManifestError as exc:
+            errors.append(exc)
+        except ReconcileError:
+            pass   # not a storage reconcile uploads to: said when an upload is planned, never written to
+    if errors:
+        raise ManifestErrors(errors)
+
+
 def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[str, dict[str, Any]]):
-    """Where this deployment's code goes (a Target, or ReadOnly); a `path` leaving the block's root is a
-    ManifestError naming the manifest's file and line."""
+    """Where this deployment's code goes (a Target, or ReadOnly), with the block's secrets to reach it."""
+    assert want.storage is not None
+    return _target(want, _block_data(client, live, want.storage, secrets))
+
+
+def _target(want: Desired, data: dict[str, Any]):
+    """A `path` leaving the block's root is a ManifestError naming the manifest's file and line."""
     ref = want.storage
     assert ref is not None
-    data = _block_data(client, live, ref, secrets)
     try:
         return storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
     except Escapes as exc:
-        raise ManifestError(want.manifest or want.identity, want.lines.get("path", 1), 1, "path", (
-            f"{exc.path!r} leaves storage {ref.key}: {exc.how} {exc.resolved}, outside {exc.root} "
-            "(use a relative path inside the block's root, without '..')")) from None
+        if exc.root == ".":   # a git repository block: the path is a directory of its checkout
+            what = f"{exc.path!r} leaves the checkout of storage {ref.key}"
+        else:
+            what = f"{exc.path!r} leaves storage {ref.key}: {exc.how} {exc.resolved}, outside {exc.root}"
+        raise ManifestError(want.manifest or want.identity, want.lines.get("path", 1), 1, "path",
+                            f"{what} (use a relative path inside the block's root, without '..')") from None
 
 
 def _block_data(client: PrefectClient, live: Live, ref: BlockRef, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..bundles import collect as bundles_mod
 from ..bundles import locations as locations_mod
 from ..bundles.uploads import Upload, plan_code
-from ..errors import ManifestError, ManifestErrors, PlanStale, ReconcileError
+from ..errors import ManifestErrors, PlanStale, ReconcileError
 from ..manifests.confine import member
 from ..manifests.discover import repository_root
 from ..prefect.api import PrefectClient
@@ -61,7 +61,7 @@ def _current(client: PrefectClient, saved: Plan, origin: str) -> Planned:
     stale_because(saved, live, origin)
     by_identity = {identity: code[u.bundle_dir] for u in saved.uploads for identity in u.deployments}
     try:
-        _storage_paths(client, live, [d for d in desired if d.identity not in by_identity])
+        locations_mod.confined(live, desired)
         places = locations_mod.read(client, live, [d for d in desired if d.identity in by_identity], by_identity)
     except ManifestErrors as exc:
         raise ManifestErrors([ReconcileError(f"{origin}: {e}") for e in exc.errors]) from None
@@ -81,23 +81,6 @@ def _current(client: PrefectClient, saved: Plan, origin: str) -> Planned:
                                  "owns the location); run plan again")
     uploads = tuple(replace(u, source=saved.source) for u in saved.uploads)
     return Planned(replace(saved, uploads=uploads), live, places.targets, code)
-
-
-def _storage_paths(client: PrefectClient, live: live_mod.Live, desired: list) -> None:
-    """The storage `path` of every deployment without an upload stays inside its block's root, too."""
-    secrets: dict = {}
-    errors: list[ReconcileError] = []
-    for want in desired:
-        if want.storage is None:
-            continue
-        try:
-            locations_mod.target_of(client, live, want, secrets)
-        except ManifestError as exc:
-            errors.append(exc)
-        except ReconcileError:
-            pass   # a block reconcile does not upload to (the plan was made with --skip-upload): nothing written there
-    if errors:
-        raise ManifestErrors(errors)
 
 
 def _files_inside(saved: Plan, origin: str, repo: Path) -> None:

@@ -2,8 +2,8 @@
 
 A manifest's `path` under a local-file-system block must resolve inside the block's basepath, and
 `bundle_root` in reconcile.yaml inside the repository. Anything else is one line naming the file and
-line, exit 1, at plan time, for every command (plan, apply, and a pushed commit through the git hook),
-and nothing is written: not to the server, not to the storage, not outside it.
+line, exit 1, at plan time, for every command (plan, apply, with or without --skip-upload, and a pushed
+commit through the git hook), and nothing is written: not to the server, not to the storage, not outside it.
 """
 from __future__ import annotations
 
@@ -78,8 +78,8 @@ def test_a_storage_path_leaving_the_blocks_basepath_is_one_line_and_nothing_is_w
     file = project.deployment(path)
     line = _top_line(file.read_text(encoding="utf-8"), "path")
 
-    for command in ("plan", "apply"):
-        run = project.run(command, "-v")
+    for command, *flags in (("plan",), ("apply",), ("plan", "--skip-upload"), ("apply", "--skip-upload")):
+        run = project.run(command, "-v", *flags)
         assert run.returncode == 1, run
         assert "Traceback" not in run.stderr, run
         [error] = _errors(run)

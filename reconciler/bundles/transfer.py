@@ -41,6 +41,9 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
         if local:
             fs.makedirs(target.root, exist_ok=True)
         before = _current_marker(fs, target.root) or Marker("", {})
+        if plan.source and before.source not in (None, plan.source):   # claimed by another source since the plan
+            raise ReconcileError(f"{plan.url} now holds the code of source {before.source!r}; nothing uploaded "
+                                 "(run plan again: its deployments are a conflict)")
         write_marker(fs, target.root, before.started(plan.write, plan.source or None))
         # removals first: a path may turn from a file into a directory (or back)
         for rel in plan.remove:

@@ -144,6 +144,18 @@ def test_an_upload_writes_a_marker_naming_its_source(bundle):
     assert json.loads(MemoryFileSystem().cat_file(f"{target.root}/{NAME}"))["source"] == "acme"
 
 
+def test_an_upload_stops_before_writing_when_another_source_claimed_the_location_since_the_plan(bundle):
+    target = storage.target("remote-file-system", "remote-file-system/code", {"basepath": "memory://code"}, "etl")
+    [planned] = plan_code([loc("f/etl", bundle, url=target.url)], "acme").uploads
+    theirs = json.dumps(Marker("x", {}, source="other").to_json()).encode()
+    MemoryFileSystem().pipe_file(f"{target.root}/{NAME}", theirs)
+    with pytest.raises(ReconcileError) as info:
+        upload(target, bundle, planned)
+    assert "holds the code of source 'other'" in str(info.value)
+    assert MemoryFileSystem().find(target.root) == [f"/{target.root}/{NAME}"]
+    assert MemoryFileSystem().cat_file(f"{target.root}/{NAME}") == theirs
+
+
 @pytest.mark.parametrize("field, path", [("remove", "../other-team.py"), ("remove", "/etc/passwd"),
                                          ("write", "../x.py"), ("write", "not-in-the-bundle.py")])
 def test_an_upload_refuses_a_path_outside_the_location_before_any_write(bundle, field, path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Optional
 import pathspec
 
 from ..errors import ReconcileError
+from ..manifests.confine import inside
 
 # What Prefect 2 writes into a new .prefectignore (prefect/.prefectignore, 2.20).
 DEFAULT_IGNORE = """
@@ -89,16 +91,22 @@ class Bundle:
 
 
 class HashCache:
-    """sha256 of files by (path, size, mtime_ns), kept in a JSON file between runs."""
+    """sha256 of files by (path, size, mtime_ns), kept in a JSON file between runs.
+
+    The cache lives in the repository (`.reconcile/`), whose content a commit decides: its directory and
+    files are opened without following symlinks (O_NOFOLLOW, relative to the directory's descriptor), so a
+    committed `.reconcile` link, or a link named like one of its files, is never written through.  A cache
+    that cannot be read or written safely only costs time.
+    """
 
     def __init__(self, file: Optional[Path]) -> None:
         self.file = file
         self.entries: dict[str, list] = {}
         self.dirty = False
         self.reads = 0  # files actually read and hashed (a warm cache reads none)
-        if file is not None and file.is_file():
+        if file is not None:
             try:
-                loaded = json.loads(file.read_text(encoding="utf-8"))
+                loaded = json.loads(_read_nofollow(file))
                 if isinstance(loaded, dict) and loaded.get("version") == 1 and isinstance(loaded.get("files"), dict):
                     self.entries = loaded["files"]
             except (OSError, ValueError):
@@ -119,16 +127,67 @@ class HashCache:
         if self.file is None or not self.dirty:
             return
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.file.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# reconcile's cache; never commit it\n*\n", encoding="utf-8")
-            tmp = self.file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": 1, "files": self.entries}), encoding="utf-8")
-            os.replace(tmp, self.file)
+            folder = _open_dir_nofollow(self.file.parent, create=True)
+        except OSError:
+            return
+        try:
+            _create_nofollow(folder, ".gitignore", b"# reconcile's cache; never commit it\n*\n")
+            tmp = f"{self.file.name}.{secrets.token_hex(6)}.tmp"
+            _create_nofollow(folder, tmp, json.dumps({"version": 1, "files": self.entries}).encode())
+            try:
+                # rename never follows a link at the destination: it replaces the link itself
+                os.replace(tmp, self.file.name, src_dir_fd=folder, dst_dir_fd=folder)
+            except OSError:
+                os.unlink(tmp, dir_fd=folder)
+                raise
             self.dirty = False
         except OSError:
-            pass  # a cache that cannot be written only costs time
+            pass
+        finally:
+            os.close(folder)
+
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+SAFE = bool(NOFOLLOW) and {os.open, os.mkdir, os.rename, os.unlink} <= os.supports_dir_fd  # os.replace is rename
+
+
+def _open_dir_nofollow(directory: Path, create: bool = False) -> int:
+    """A descriptor of `directory`, its parent opened as it is and its own name never through a link."""
+    if not SAFE:
+        raise OSError("this platform cannot open files without following links")
+    parent = os.open(directory.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if create:
+            try:
+                os.mkdir(directory.name, 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass
+        return os.open(directory.name, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | NOFOLLOW, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def _read_nofollow(file: Path) -> bytes:
+    folder = _open_dir_nofollow(file.parent)
+    try:
+        fd = os.open(file.name, os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError("not a regular file")
+        return f.read()
+
+
+def _create_nofollow(folder: int, name: str, content: bytes) -> bool:
+    """Create a new file (never an existing one, never through a link); False when the name is taken."""
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644, dir_fd=folder)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+    return True
 
 
 def _hash_file(path: Path) -> str:
@@ -179,8 +238,7 @@ def collect(root: Path, repo: Path, cache: HashCache, display: Optional[str] = N
                 continue
             full = here / name
             if full.is_symlink():
-                target = full.resolve()
-                if not _inside(target, repo):
+                if not inside(full, repo):
                     skipped.append(f"{rel} (symlink leaving the repository)")
                     continue
             try:
@@ -192,7 +250,3 @@ def collect(root: Path, repo: Path, cache: HashCache, display: Optional[str] = N
             files.append(FileEntry(rel, cache.sha256(full, st), st.st_size, bool(st.st_mode & stat.S_IXUSR)))
     files.sort(key=lambda f: f.path)
     return Bundle(root=root, display=display or str(root), files=tuple(files), skipped=tuple(skipped))
-
-
-def _inside(path: Path, repo: Path) -> bool:
-    return path == repo or repo in path.parents

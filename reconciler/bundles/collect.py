@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..engine.desired import Desired
-from ..manifests.config import Config
+from ..errors import ReconcileError
+from ..manifests.config import Config, bundle_directory
+from ..manifests.confine import Escapes, confine
 from ..manifests.discover import repository_root
 from .bundle import Bundle, HashCache, collect
 from .storage import READ_ONLY
@@ -20,12 +22,14 @@ def collect_all(root: Path, config: Config, desired: Iterable[Desired],
     repo = repository_root(root)
     cache = cache or HashCache(repo / CACHE)
     base = (root if root.is_dir() else root.parent).resolve()
+    shared = bundle_directory(base, config)   # reconcile.yaml's bundle_root, confined when it was loaded
     by_dir: dict[str, Bundle] = {}
     out: dict[str, Bundle] = {}
     for want in desired:
         if want.storage is None or want.storage.slug in READ_ONLY or want.bundle_dir is None:
             continue
-        directory = str((base / config.bundle_root).resolve()) if config.bundle_root else want.bundle_dir
+        directory = in_repository(str(shared.resolve()) if shared else want.bundle_dir, repo,
+                                  want.manifest or want.identity)
         if directory not in by_dir:
             by_dir[directory] = collect(Path(directory), repo, cache, display=_display(Path(directory)))
         out[want.identity] = by_dir[directory]
@@ -33,15 +37,26 @@ def collect_all(root: Path, config: Config, desired: Iterable[Desired],
     return out
 
 
-def collect_dirs(directories: Iterable[str], root_hint: Path) -> dict[str, Bundle]:
-    """Bundles by directory (applying a saved plan re-reads exactly the planned directories)."""
-    out: dict[str, Bundle] = {}
-    for directory in directories:
-        repo = repository_root(Path(directory))
-        cache = HashCache(repo / CACHE)
-        out[directory] = collect(Path(directory), repo, cache, display=_display(Path(directory)))
-        cache.save()
+def collect_dirs(directories: Iterable[str], repo: Path, origin: str) -> dict[str, Bundle]:
+    """Bundles by directory (applying a saved plan re-reads exactly the planned directories), each of
+    which must lie inside `repo` (checked for all before any is read)."""
+    wanted = {directory: in_repository(directory, repo, origin) for directory in directories}
+    cache = HashCache(repo / CACHE)
+    out = {directory: collect(Path(checked), repo, cache, display=_display(Path(checked)))
+           for directory, checked in wanted.items()}
+    cache.save()
     return out
+
+
+def in_repository(directory: str, repo: Path, origin: str) -> str:
+    """A bundle directory, confined to the repository: its code is what gets uploaded."""
+    try:
+        confine(repo, directory, follow_links=True)
+    except Escapes as exc:
+        link = f" (through a symlink, to {exc.resolved})" if exc.through_link else ""
+        raise ReconcileError(f"{origin}: bundle directory {directory} leaves the repository {repo}{link} "
+                             "(a bundle is a directory inside the repository)") from None
+    return directory
 
 
 def _display(directory: Path) -> str:

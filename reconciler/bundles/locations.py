@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 from ..engine.desired import Desired
 from ..engine.live import Live
-from ..errors import ReconcileError
+from ..errors import ManifestError, ManifestErrors, ReconcileError
+from ..manifests.confine import Escapes
 from ..manifests.blocks import BlockRef
 from ..prefect.api import PrefectClient
 from . import storage as storage_mod
@@ -29,18 +30,22 @@ class Locations:
 
 
 def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dict[str, Bundle]) -> Locations:
+    """Every location the bundles go to (each confined to its block's root) and the marker found there.
+
+    A `path` that leaves its block's root fails here, at plan time, before any write: one line per
+    manifest, naming its file and line.
+    """
+    confined(live, desired)
     out = Locations()
     secrets: dict[str, dict[str, Any]] = {}
     pending: list[tuple[Desired, storage_mod.Target]] = []
     for want in desired:
-        ref = want.storage
         bundle = bundles.get(want.identity)
-        if ref is None or bundle is None:
+        if want.storage is None or bundle is None:
             continue
-        data = _block_data(client, live, ref, secrets)
-        target = storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
+        target = target_of(client, live, want, secrets)
         if isinstance(target, storage_mod.ReadOnly):
-            out.notices.append(f"{want.identity}: code comes from {target.describe()} ({ref.key}); nothing to upload")
+            out.notices.append(f"{want.identity}: code comes from {target.describe()} ({want.storage.key}); nothing to upload")
             continue
         out.targets.setdefault(target.url, target)
         pending.append((want, target))
@@ -49,6 +54,47 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
         out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
                                   bundles[want.identity], markers[target.url]))
     return out
+
+
+def confined(live: Live, desired: list[Desired]) -> None:
+    """Every deployment's storage `path` stays inside its block's root, with or without an upload (--skip-upload
+    too): judged from the block as the server shows it (no secrets needed), one line per manifest naming
+    its file and line."""
+    errors: list[ReconcileError] = []
+    for want in desired:
+        ref = want.storage
+        doc = live.named.get((ref.slug, ref.name)) if ref is not None and ref.name is not None else None
+        if ref is None or (ref.name is not None and doc is None):
+            continue   # no storage, or a missing block (reported on its own)
+        try:
+            _target(want, dict(doc.data) if doc is not None else dict(ref.data or {}))
+        except ManifestError as exc:
+            errors.append(exc)
+        except ReconcileError:
+            pass   # not a storage reconcile uploads to: said when an upload is planned, never written to
+    if errors:
+        raise ManifestErrors(errors)
+
+
+def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[str, dict[str, Any]]):
+    """Where this deployment's code goes (a Target, or ReadOnly), with the block's secrets to reach it."""
+    assert want.storage is not None
+    return _target(want, _block_data(client, live, want.storage, secrets))
+
+
+def _target(want: Desired, data: dict[str, Any]):
+    """A `path` leaving the block's root is a ManifestError naming the manifest's file and line."""
+    ref = want.storage
+    assert ref is not None
+    try:
+        return storage_mod.target(ref.slug, ref.key, data, want.fields.get("path"))
+    except Escapes as exc:
+        if exc.root == ".":   # a git repository block: the path is a directory of its checkout
+            what = f"{exc.path!r} leaves the checkout of storage {ref.key}"
+        else:
+            what = f"{exc.path!r} leaves storage {ref.key}: {exc.how} {exc.resolved}, outside {exc.root}"
+        raise ManifestError(want.manifest or want.identity, want.lines.get("path", 1), 1, "path",
+                            f"{what} (use a relative path inside the block's root, without '..')") from None
 
 
 def _block_data(client: PrefectClient, live: Live, ref: BlockRef, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 Written last by an upload, so a crash part-way never leaves a marker that
 claims files that were not written.  The plan compares it with the local bundle.
+It names the source that uploaded it: a location holds one source's bundle.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
+from ..manifests.confine import member
 from .bundle import Bundle, FileEntry
 
 NAME = ".reconcile-bundle.json"
@@ -19,17 +21,20 @@ class Marker:
     digest: str
     files: dict[str, dict[str, Any]]     # relative path → {"sha256", "size", "exec"}
     complete: bool = True                # False while an upload is under way (or crashed part-way)
+    source: Optional[str] = None         # the source that owns the location (None: an older reconcile wrote it)
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": 1, "bundle": self.digest, "files": self.files, "complete": self.complete}
+        out = {"version": 1, "bundle": self.digest, "files": self.files, "complete": self.complete}
+        return {**out, "source": self.source} if self.source is not None else out
 
-    def started(self, adding: Iterable[str] = ()) -> "Marker":
+    def started(self, adding: Iterable[str] = (), source: Optional[str] = None) -> "Marker":
         """What the location says while an upload runs: its files can no longer be trusted, and the
-        files being added are listed so a later upload removes them if the code drops them."""
+        files being added are listed so a later upload removes them if the code drops them.  The
+        uploading source owns the location from here on."""
         files = dict(self.files)
         for path in adding:
             files.setdefault(path, {"sha256": "", "size": -1, "exec": False})
-        return Marker(self.digest, files, complete=False)
+        return Marker(self.digest, files, complete=False, source=source if source is not None else self.source)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Optional["Marker"]:
@@ -40,20 +45,17 @@ class Marker:
             return None
         if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("files"), dict):
             return None
-        if not all(isinstance(p, str) and _safe(p) for p in data["files"]):
+        if not all(member(p) for p in data["files"]):
             return None  # a path that could reach outside the location: never act on it
-        return cls(str(data.get("bundle")), data["files"], complete=data.get("complete", True) is not False)
+        source = data.get("source")
+        if source is not None and not isinstance(source, str):
+            return None
+        return cls(str(data.get("bundle")), data["files"], complete=data.get("complete", True) is not False,
+                   source=source)
 
     @classmethod
-    def of(cls, bundle: Bundle) -> "Marker":
-        return cls(bundle.digest, {f.path: f.to_json() for f in bundle.files})
-
-
-def _safe(path: str) -> bool:
-    if not path or path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
-        return False
-    parts = path.replace("\\", "/").split("/")
-    return all(part not in ("", ".", "..") for part in parts)
+    def of(cls, bundle: Bundle, source: Optional[str] = None) -> "Marker":
+        return cls(bundle.digest, {f.path: f.to_json() for f in bundle.files}, source=source)
 
 
 @dataclass(frozen=True)

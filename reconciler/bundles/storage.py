@@ -8,11 +8,11 @@ libraries are extras; a missing one is a one-line error naming the extra.
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import ReconcileError
+from ..manifests.confine import confine
 
 READ_ONLY = {"github", "gitlab-repository", "git-repository"}
 EXTRA_FOR = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
@@ -61,9 +61,14 @@ class ReadOnly:
 
 
 def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
-    """The upload Target (or ReadOnly) of a storage block's data and a manifest's `path`."""
+    """The upload Target (or ReadOnly) of a storage block's data and a manifest's `path`.
+
+    The manifest's `path` must stay inside the block's root (confine.Escapes otherwise): relative
+    without climbing out of it, or (local-file-system, as Prefect allows) absolute inside its basepath.
+    """
     sub = (path or "").strip()
     if slug in READ_ONLY:
+        confine(".", sub)   # a directory of the repository's checkout: never above it, never absolute
         repo = data.get("repository") or data.get("repository_url") or data.get("url") or "?"
         return ReadOnly(block, str(repo), data.get("reference") or data.get("branch"))
     if slug == "local-file-system":
@@ -71,7 +76,7 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
         if not base:
             raise ReconcileError(f"storage {block} has no basepath; set one to upload code to it")
         import os
-        return Target(block, "file", {}, _join(os.path.expanduser(str(base)), sub))
+        return Target(block, "file", {}, _join(os.path.expanduser(str(base)), sub, local=True))
     if slug == "remote-file-system":
         base = str(data.get("basepath") or "")
         if "://" not in base:
@@ -87,7 +92,7 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
         options = _present({"project": creds.get("project") if isinstance(creds, dict) else None})
         if info:
             options["token"] = json.loads(info) if isinstance(info, str) else info
-        bucket = _join(str(data.get("bucket") or ""), str(data.get("bucket_folder") or "").strip("/"))
+        bucket = _folder(str(data.get("bucket") or ""), str(data.get("bucket_folder") or ""))
         return Target(block, "gcs", options, _join(bucket, sub.lstrip("/")))
     if slug == "s3-bucket":  # prefect-aws's S3Bucket: bucket_name + bucket_folder, nested aws-credentials
         creds = data.get("credentials") or {}
@@ -95,7 +100,7 @@ def target(slug: str, block: str, data: dict[str, Any], path: Optional[str]):
         endpoint = ((creds.get("aws_client_parameters") or {}).get("endpoint_url") if isinstance(creds, dict) else None)
         if endpoint:
             options["client_kwargs"] = {"endpoint_url": endpoint}
-        bucket = _join(str(data.get("bucket_name") or ""), str(data.get("bucket_folder") or "").strip("/"))
+        bucket = _folder(str(data.get("bucket_name") or ""), str(data.get("bucket_folder") or ""))
         return Target(block, "s3", options, _join(bucket, sub.lstrip("/")))
     if slug == "gcs":
         info = data.get("service_account_info")
@@ -136,8 +141,15 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "")}
 
 
-def _join(base: str, sub: str) -> str:
+def _folder(bucket: str, folder: str) -> str:
+    """A bucket and the block's own folder in it (the block's settings, not a manifest's path)."""
+    folder = folder.strip("/")
+    return f"{bucket.rstrip('/')}/{folder}" if folder else (bucket.rstrip("/") or "/")
+
+
+def _join(base: str, sub: str, local: bool = False) -> str:
+    """The block's root joined with the manifest's path, which may not leave it (confine.Escapes)."""
     base = base.rstrip("/") or "/"
     if not sub:
         return base
-    return posixpath.normpath(posixpath.join(base, sub.replace("\\", "/")))
+    return confine(base, sub, follow_links=local)

@@ -11,6 +11,7 @@ import posixpath
 from typing import Callable, Optional
 
 from ..errors import ReconcileError
+from ..manifests.confine import member
 from .bundle import Bundle
 from .marker import NAME, Marker
 from .storage import Target
@@ -31,15 +32,19 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
     """
     if bundle.digest != plan.digest:
         raise ReconcileError(f"{plan.bundle}: the files changed since the plan was made; run plan again")
+    files = bundle.by_path
+    check_paths(plan, files)   # every path, before the first write
     fs = target.filesystem()
     local = _is_local(fs)
-    files = bundle.by_path
     written = 0
     try:
         if local:
             fs.makedirs(target.root, exist_ok=True)
         before = _current_marker(fs, target.root) or Marker("", {})
-        write_marker(fs, target.root, before.started(plan.write))
+        if plan.source and before.source not in (None, plan.source):   # claimed by another source since the plan
+            raise ReconcileError(f"{plan.url} now holds the code of source {before.source!r}; nothing uploaded "
+                                 "(run plan again: its deployments are a conflict)")
+        write_marker(fs, target.root, before.started(plan.write, plan.source or None))
         # removals first: a path may turn from a file into a directory (or back)
         for rel in plan.remove:
             _remove(fs, target.root, rel)
@@ -56,13 +61,25 @@ def upload(target: Target, bundle: Bundle, plan: Upload, progress: Callable[[int
                 os.chmod(remote, 0o755 if entry.executable else 0o644)
             written += entry.size
             progress(entry.size)
-        write_marker(fs, target.root, Marker.of(bundle))
+        write_marker(fs, target.root, Marker.of(bundle, plan.source or None))
     except ReconcileError:
         raise
     except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
         text = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         raise ReconcileError(f"upload of {plan.bundle} to {target.block} ({target.url}) failed: {text}") from None
     return written
+
+
+def check_paths(plan: Upload, files: dict) -> None:
+    """Every file an upload writes is one of the bundle's, and every file it removes lies inside the location."""
+    for rel in plan.remove:
+        if not member(rel):
+            raise ReconcileError(f"{plan.bundle}: the upload would remove {rel!r}, which is not a path inside "
+                                 f"{plan.url} (make the plan again)")
+    for rel in plan.write:
+        if rel not in files or not member(rel):
+            raise ReconcileError(f"{plan.bundle}: the upload would write {rel!r}, which is not a file of the "
+                                 "bundle (make the plan again)")
 
 
 def _current_marker(fs, root: str) -> Optional[Marker]:

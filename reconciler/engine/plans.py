@@ -74,9 +74,15 @@ class Conflict:
     identity: str
     manifest: Optional[str]
     owner: str
+    reason: str = ""                  # empty: another source's inventory lists the deployment
+
+    @property
+    def why(self) -> str:
+        return self.reason or f"managed by source {self.owner!r}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"deployment": self.identity, "manifest": self.manifest, "owner": self.owner}
+        out = {"deployment": self.identity, "manifest": self.manifest, "owner": self.owner}
+        return {**out, "reason": self.reason} if self.reason else out
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,8 @@ class Plan:
                 source=raw["source"], api_url=raw["server"]["url"], server_version=raw["server"]["version"],
                 actions=tuple(Action.from_json(a) for a in raw["actions"] if a.get("action") != "upload"),
                 uploads=tuple(Upload.from_json(a) for a in raw["actions"] if a.get("action") == "upload"),
-                conflicts=tuple(Conflict(c["deployment"], c.get("manifest"), c["owner"]) for c in raw.get("conflicts", [])),
+                conflicts=tuple(Conflict(c["deployment"], c.get("manifest"), c["owner"], str(c.get("reason") or ""))
+                                for c in raw.get("conflicts", [])),
                 inventory_before=frozenset(raw.get("inventory", {}).get("before", [])),
                 inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),
                 unclaimed=frozenset(raw.get("inventory", {}).get("unclaimed", [])),
@@ -149,3 +156,4 @@ class Plan:
             )
         except (KeyError, TypeError) as exc:
             raise ReconcileError(f"{origin}: saved plan is incomplete ({exc})") from None
+

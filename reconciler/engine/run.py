@@ -15,7 +15,6 @@ from ..bundles import collect as bundles_mod
 from ..bundles import locations as locations_mod
 from ..bundles.bundle import Bundle
 from ..bundles.storage import Target
-from ..bundles.uploads import plan_uploads
 from ..errors import ManifestErrors, ReconcileError
 from ..manifests import config as config_mod
 from ..manifests import discover
@@ -30,6 +29,7 @@ from . import guards as checks
 from . import inventory as inventory_store
 from . import live as live_mod
 from .applier import Applier, Listener
+from .codeplan import with_uploads
 from .desired import Desired
 from .lock import Lock
 from .plans import Conflict, Plan
@@ -136,8 +136,8 @@ def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planne
     places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
-    plan = replace(plan, uploads=tuple(plan_uploads(places.found)), embedded=client.embedded,
-                   notices=prepared.notices + tuple(places.notices) + plan.notices,
+    plan = with_uploads(plan, places.found)
+    plan = replace(plan, embedded=client.embedded, notices=prepared.notices + tuple(places.notices) + plan.notices,
                    leave_conflicts=options.allow_conflicts or prepared.config.allow_conflicts)
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
 

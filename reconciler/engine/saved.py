@@ -8,7 +8,10 @@ from pathlib import Path
 
 from ..bundles import collect as bundles_mod
 from ..bundles import locations as locations_mod
-from ..errors import PlanStale, ReconcileError
+from ..bundles.uploads import Upload, plan_code
+from ..errors import ManifestErrors, PlanStale, ReconcileError
+from ..manifests.confine import member
+from ..manifests.discover import repository_root
 from ..prefect.api import PrefectClient
 from . import guards as checks
 from . import live as live_mod
@@ -34,6 +37,7 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
     checks.conflicts(saved)
     checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
     checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
+    _files_inside(saved, origin, repository_root(Path.cwd()))
     if not saved.embedded:  # an embedded server gets a new port each run: connect as usual instead
         options = replace(options, api_url=options.api_url or saved.api_url)
     with connect(options) as client:
@@ -49,12 +53,20 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
 
 
 def _current(client: PrefectClient, saved: Plan, origin: str) -> Planned:
+    """The saved plan checked against the server and the code now: every path in it is validated as a fresh
+    plan validates it (bundle directories inside this repository, storage paths inside their block's root,
+    file lists inside the location), and each upload must be the one the code and storage call for."""
+    repo = repository_root(Path.cwd())
+    code = bundles_mod.collect_dirs({u.bundle_dir for u in saved.uploads}, repo, origin)
     desired = [a.desired for a in saved.actions if a.desired]
     live = live_mod.read(client, desired, saved.source)
     stale_because(saved, live, origin)
-    code = bundles_mod.collect_dirs({u.bundle_dir for u in saved.uploads}, Path.cwd())
     by_identity = {identity: code[u.bundle_dir] for u in saved.uploads for identity in u.deployments}
-    places = locations_mod.read(client, live, [d for d in desired if d.identity in by_identity], by_identity)
+    try:
+        locations_mod.confined(live, desired)
+        places = locations_mod.read(client, live, [d for d in desired if d.identity in by_identity], by_identity)
+    except ManifestErrors as exc:
+        raise ManifestErrors([ReconcileError(f"{origin}: {e}") for e in exc.errors]) from None
     markers = {loc.url: loc.marker for loc in places.found}
     for upload in saved.uploads:
         if code[upload.bundle_dir].digest != upload.digest:
@@ -62,7 +74,33 @@ def _current(client: PrefectClient, saved: Plan, origin: str) -> Planned:
         marker = markers.get(upload.url)
         if (marker.digest if marker else None) != upload.marker_before:
             raise _stale(origin, f"the code at {upload.url} changed")
-    return Planned(saved, live, places.targets, code)
+    fresh = plan_code(places.found, saved.source)
+    expected = {_shape(u): u for u in fresh.uploads}
+    for upload in saved.uploads:
+        if _shape(upload) not in expected:
+            raise ReconcileError(f"{origin}: the upload of {upload.bundle} to {upload.url} is not the one its code and "
+                                 "storage call for (its files, location or deployments differ, or another source "
+                                 "owns the location); run plan again")
+    uploads = tuple(replace(u, source=saved.source) for u in saved.uploads)
+    return Planned(replace(saved, uploads=uploads), live, places.targets, code)
+
+
+def _files_inside(saved: Plan, origin: str, repo: Path) -> None:
+    """Before connecting: each upload's bundle directory lies in this repository and its file lists inside
+    the storage location (relative, no '..')."""
+    for upload in saved.uploads:
+        bundles_mod.in_repository(upload.bundle_dir, repo, origin)
+        for kind, paths in (("write", upload.write), ("remove", upload.remove)):
+            for rel in paths:
+                if not member(rel):
+                    raise ReconcileError(f"{origin}: the upload to {upload.url} would {kind} {rel!r}, which is not a "
+                                         "path inside the storage location (make the plan again with plan --out)")
+
+
+def _shape(upload: Upload) -> tuple:
+    """What an upload does (not how it is displayed)."""
+    return (upload.url, upload.bundle_dir, upload.storage, upload.digest, upload.marker_before,
+            tuple(sorted(upload.write)), tuple(sorted(upload.remove)), tuple(sorted(upload.deployments)))
 
 
 def _stale(origin: str, why: str) -> PlanStale:

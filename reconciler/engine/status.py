@@ -37,7 +37,7 @@ def entries(plan: Plan) -> list[Entry]:
             detail = ""
         out.append(Entry(a.identity, a.manifest, status, detail))
     for c in plan.conflicts:
-        out.append(Entry(c.identity, c.manifest, "conflict", f"managed by source {c.owner!r}"))
+        out.append(Entry(c.identity, c.manifest, "conflict", c.why))
     return sorted(out, key=lambda e: (ORDER.index(e.status), e.identity))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ReconcileError
+from ..manifests.confine import inside
 from ..manifests.discover import repository_root
 from ..manifests.manifest import Manifest
 from . import scan as flowscan
@@ -47,7 +48,8 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
     where = lambda key: manifest.line_of(key)  # noqa: E731 - a short lookup
     found: list[Finding] = []
     repo = repository_root(root)
-    if spec.path and not posixpath.isabs(spec.path.replace("\\", "/")) and _escapes(spec.path):
+    relative = spec.path and not posixpath.isabs(spec.path.replace("\\", "/"))
+    if relative and not inside(spec.path, ".", follow_links=False):
         found.append(Finding(manifest.display, where("path"), "path", f"{spec.path!r} leaves the repository"))
     if not spec.entrypoint:
         found.append(Finding(manifest.display, where("flow_name"), "entrypoint",
@@ -62,7 +64,7 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"the file says {spec.entrypoint!r}, but there is no such file"))
         return found, None
-    if not _inside(file.resolve(), repo):
+    if not inside(file, repo):
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"{spec.entrypoint!r} leaves the repository"))
         return found, None
@@ -86,15 +88,6 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
             found.append(Finding(manifest.display, where("parameter_openapi_schema"), "parameter_openapi_schema",
                                  difference))
     return found, code
-
-
-def _escapes(path: str) -> bool:
-    normal = posixpath.normpath(path.replace("\\", "/"))
-    return normal == ".." or normal.startswith("../")
-
-
-def _inside(path: Path, repo: Path) -> bool:
-    return path == repo or repo in path.parents
 
 
 def _short(value: Any) -> str:

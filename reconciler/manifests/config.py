@@ -9,6 +9,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import yamlpos
+from .confine import Escapes, confine
 from .manifest import _first_error
 
 FILENAME = "reconcile.yaml"
@@ -61,12 +62,38 @@ def load(root: Path) -> LoadedConfig:
     path = root / FILENAME if root.is_dir() else None
     if path is None or not path.is_file():
         return LoadedConfig(Config(), None)
-    display = str(path)
+    display = _display(path)
     located = yamlpos.load(path.read_bytes(), display)
     data: Any = located.data if located.data is not None else {}
     if not isinstance(data, dict):
         raise located.error((), f"{FILENAME} must be a mapping")
     try:
-        return LoadedConfig(Config.model_validate(data), path)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, located, unknown=f"unknown key (not a {FILENAME} setting)") from None
+    if config.bundle_root is not None:
+        try:
+            bundle_directory(root, config)
+        except Escapes as exc:
+            raise located.error(("bundle_root",), (
+                f"{config.bundle_root!r} leaves the repository {exc.root}: {exc.how} {exc.resolved} "
+                "(use a directory inside the repository, e.g. '.')")) from None
+    return LoadedConfig(config, path)
+
+
+def _display(path: Path) -> str:
+    """Relative to the working directory when the file is below it (as manifests are shown), else as given."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def bundle_directory(root: Path, config: Config) -> Optional[Path]:
+    """The directory `bundle_root` names (relative to root), confined to the repository (confine.Escapes)."""
+    if config.bundle_root is None:
+        return None
+    from .discover import repository_root   # discover imports this module
+
+    base = root.resolve()
+    return Path(confine(repository_root(base), base / config.bundle_root, follow_links=True))

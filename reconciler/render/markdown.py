@@ -28,8 +28,8 @@ def render_plan(plan: Plan) -> str:
         return "\n".join(lines) + "\n"
     lines += ["| action | deployment | manifest | changes |", "|---|---|---|---|"]
     for c in plan.conflicts:   # first: unless left alone on purpose, they fail the run
-        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | managed by "
-                     f"`{_cell(c.owner)}`; {conflict_fate(plan)} |")
+        why = _cell(c.why) if c.reason else f"managed by `{_cell(c.owner)}`"
+        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | {why}; {conflict_fate(plan)} |")
     for a in changing:
         fields = ", ".join(f"`{c.field}`" for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
         lines.append(f"| {ICON[a.action]} | `{_cell(a.identity)}` | {('`' + _cell(a.manifest) + '`') if a.manifest else ''} | {fields} |")

@@ -50,7 +50,7 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
     changing = [a for a in plan.actions if a.action != "noop"]
     for conflict in plan.conflicts:   # first: unless left alone on purpose, they fail the run
         lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
-                     + f"  ({conflict.manifest}): managed by source {conflict.owner!r}; {conflict_fate(plan)}")
+                     + f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}")
     for upload in plan.uploads:
         lines.append(paint("  ↑ upload ", "upload") + " " + upload_line(upload))
     for action in changing:

@@ -27,4 +27,5 @@ def with_uploads(plan: Plan, locations: list[Location]) -> Plan:
     adopted = frozenset(taken) - plan.inventory_before
     return replace(plan, actions=tuple(a for a in plan.actions if a.identity not in taken),
                    conflicts=plan.conflicts + conflicts, uploads=tuple(code.uploads),
-                   inventory_after=plan.inventory_after - adopted, notices=plan.notices + tuple(code.notices))
+                   inventory_after=plan.inventory_after - adopted, unclaimed=plan.unclaimed - adopted,
+                   notices=plan.notices + tuple(code.notices))

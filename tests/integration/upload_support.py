@@ -180,7 +180,7 @@ class Project:
 
     def plan_json(self, *args: Any) -> dict:
         run = self.run("plan", "--format", "json", *args)
-        assert run.returncode == 0, run
+        assert run.returncode == (1 if run.json()["conflicts"] else 0), run   # a conflict fails the plan
         return run.json()
 
     def apply(self, *args: Any) -> Run:

@@ -60,9 +60,10 @@ def shared(server, prefect_api_url, tmp_path, unique) -> Shared:
     return Shared(server, prefect_api_url, tmp_path, unique)
 
 
-def _left_alone(run) -> None:
-    assert run.returncode in (0, 1), run          # 1 once conflicts fail the run; never a crash
-    assert "Traceback" not in run.stderr, run
+def _refused(run) -> None:
+    """A conflict fails apply before its first write: one error line, exit 1."""
+    assert run.returncode == 1, run
+    assert run.messages[-1].startswith("error: 1 deployment declared here belongs to another source"), run
 
 
 def test_a_deployment_in_conflict_uploads_nothing_over_the_owners_code(shared, server):
@@ -81,7 +82,10 @@ def test_a_deployment_in_conflict_uploads_nothing_over_the_owners_code(shared, s
 
     before = stat_snapshot(shared.location)
     run = shared.b.apply("-v")
-    _left_alone(run)
+    _refused(run)
+    assert stat_snapshot(shared.location) == before, f"b's code went over a's:\n{run}"
+    run = shared.b.apply("--allow-conflicts")      # left alone on purpose: still nothing of b's goes there
+    assert run.returncode == 0, run
     assert stat_snapshot(shared.location) == before, f"b's code went over a's:\n{run}"
     assert not (shared.location / "b.py").exists()
     assert server.deployment(shared.flow, "etl")["updated"] == owned["updated"]
@@ -101,11 +105,14 @@ def test_a_location_another_source_owns_is_a_conflict_and_nothing_is_written(sha
 
     text = shared.b.plan()
     assert f"! conflict {shared.flow}/report" in text.stdout, text
-    assert f"holds the code of source {shared.a.source!r}; left alone" in text.stdout, text
+    assert f"holds the code of source {shared.a.source!r}; not applied" in text.stdout, text
 
     before = stat_snapshot(shared.location)
     run = shared.b.apply("-v")
-    _left_alone(run)
+    _refused(run)
+    assert stat_snapshot(shared.location) == before, f"b uploaded to a's location:\n{run}"
+    run = shared.b.apply("--allow-conflicts")
+    assert run.returncode == 0, run
     assert stat_snapshot(shared.location) == before, f"b uploaded to a's location:\n{run}"
     assert server.deployment(shared.flow, "report") is None, "a deployment pointing at a's code was written"
     assert shared.marker()["source"] == shared.a.source

@@ -45,9 +45,10 @@ def _round_trip(api_url: str, root: Path, source: str, cwd: Path, expected: int,
 
 
 def test_examples_plan_apply_plan_again_has_no_changes(prefect_api_url, server, tmp_path, unique):
-    storage = server.ensure_block_document("local-file-system", "reconcile-examples",
-                                           {"basepath": "/root/.reconcile/example-storage"})
-    infra = server.ensure_block_document("process", "reconcile-examples", {})
+    # the examples' own blocks, under this test's name and storage: never the demo's (~/.reconcile/example-storage)
+    block = f"reconcile-examples-{unique}"
+    storage = server.ensure_block_document("local-file-system", block, {"basepath": str(tmp_path / "storage")})
+    infra = server.ensure_block_document("process", block, {})
     root = tmp_path / "examples"
     shutil.copytree(EXAMPLES, root)
     flows = {}
@@ -55,7 +56,9 @@ def test_examples_plan_apply_plan_again_has_no_changes(prefect_api_url, server, 
         text = path.read_text(encoding="utf-8")
         original = yaml.safe_load(text)["flow_name"]
         flows[original] = f"{original} {unique}"
-        path.write_text(set_flow_name(text, flows[original]), encoding="utf-8")
+        text = set_flow_name(text, flows[original]).replace(
+            "_block_document_name: reconcile-examples\n", f"_block_document_name: {block}\n")
+        path.write_text(text, encoding="utf-8")
     assert set(flows) == {"Cat Facts", "Weather Summary", "Regional Sales Report"}
 
     _round_trip(prefect_api_url, root, f"it-examples-{unique}", tmp_path, expected=3)

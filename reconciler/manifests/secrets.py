@@ -67,7 +67,7 @@ def block_rule(slug: str | None, secret_fields: Iterable[str] = (), everything_n
             return False
         if under_env(path) or any(_matches(flat, f) for f in fields):
             return True
-        if "settings" in flat[:-1] and credential_like(flat[-1]):
+        if settings_rule(path):
             return True
         return everything_named and credential_like(flat[-1]) and not flat[-1].startswith("_")
     return rule
@@ -78,16 +78,24 @@ def overrides_rule(path: Path) -> bool:
     return under_env(path)
 
 
-def redact(value: Any, rule: Rule, path: Path = (), found: dict[Path, Any] | None = None) -> Any:
-    """A copy of value with every secret replaced by SENSITIVE; the secrets go into `found` by path."""
+def settings_rule(path: Path) -> bool:
+    """Credential-like keys under `settings` (a remote-file-system block's filesystem options): the server keeps
+    them in plain text, since the block schema does not list them as secret."""
+    flat = _flat(path)
+    return "settings" in flat[:-1] and credential_like(flat[-1])
+
+
+def redact(value: Any, rule: Rule, path: Path = (), found: dict[Path, Any] | None = None,
+           mask: str = SENSITIVE) -> Any:
+    """A copy of value with every secret replaced by mask; the secrets go into `found` by path."""
     if path and value is not None and rule(path):
         if found is not None:
             found[path] = value
-        return SENSITIVE
+        return mask
     if isinstance(value, dict):
-        return {k: redact(v, rule, path + (k,), found) for k, v in value.items()}
+        return {k: redact(v, rule, path + (k,), found, mask) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, rule, path + (i,), found) for i, v in enumerate(value)]
+        return [redact(v, rule, path + (i,), found, mask) for i, v in enumerate(value)]
     return value
 
 

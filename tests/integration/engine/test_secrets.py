@@ -133,12 +133,13 @@ def test_no_secret_in_any_output_and_saved_plans_apply_the_manifests_secret(pref
                   if c["field"] == "infra_overrides.env.API_TOKEN")
     assert change == {"field": "infra_overrides.env.API_TOKEN", "before": "(sensitive)", "after": "(sensitive)",
                       "sensitive": True}
+    status = [repo.cmd("status"), repo.cmd("status", "--format", "json")]   # drift: the secret differs
+    assert any("infra_overrides" in everything(r) for r in status), status
     second = tmp_path / "second.json"
     made = repo.cmd("plan", "--out", second)
     again = repo.run("apply", second)
     assert made.returncode == 0 and again.returncode == 0, again
     assert server.deployment(repo.flow, "dotted")["infra_overrides"]["env.API_TOKEN"] == f"SECRET-ovr-v2-{unique}"
-    status = [repo.cmd("status"), repo.cmd("status", "--format", "json")]
     assert_clean({**repo.secrets, "old": old}, *map(everything, [text, md, js, made, again] + status),
                  second.read_text())
 

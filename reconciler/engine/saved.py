@@ -147,7 +147,8 @@ def _with_secrets(action: Action, origin: str) -> Desired:
         raw = where.read_bytes()
     except OSError as exc:
         raise ReconcileError(f"{kept.manifest}: cannot read it for the secret values of {action.identity} "
-                             f"(the plan {origin} keeps none): {exc.strerror or exc}") from None
+                             f"(the plan {origin} keeps none; apply it from the directory it was made in): "
+                             f"{exc.strerror or exc}") from None
     fresh = next((d for d in desired_mod.resolve([manifest_mod.parse(raw, where, kept.manifest)])
                   if d.identity == action.identity), None)
     if fresh is None:

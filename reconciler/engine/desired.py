@@ -38,8 +38,10 @@ class Desired:
     warnings: tuple[str, ...] = ()
     bundle_dir: Optional[str] = field(default=None, compare=False)  # the manifest's directory: its code
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, reveal: bool = False) -> dict[str, Any]:
+        """Secrets masked as `(sensitive)` (manifests/secrets.py) unless reveal; a saved plan keeps their digests."""
+        from ..manifests.secrets import seal
+        raw = {
             "identity": self.identity, "flow_name": self.flow_name, "name": self.name,
             "manifest": self.manifest, "fields": self.fields, "lines": self.lines,
             "infrastructure": self.infrastructure.to_json() if self.infrastructure else None,
@@ -48,6 +50,7 @@ class Desired:
             # the code directory matters only where code is uploaded (and is a machine path)
             **({"bundle_dir": self.bundle_dir} if self.storage is not None else {}),
         }
+        return raw if reveal else seal(raw)[0]
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "Desired":

@@ -5,8 +5,9 @@ documents in, one manifest per deployment out (a dict for `writer.render`, the
 relative file path, and warnings).  `export()` reads that JSON through
 `PrefectClient` (a handful of filter requests) and writes the files.
 
-Block documents are read WITHOUT secrets: the server masks them (`********`);
-they are written the way Prefect 2 writes a masked secret (`'**********'`).  A
+Block documents are read WITHOUT secrets: the server masks them (`********`), and
+credential-like `settings` keys (which it keeps in plain text) are masked here; both
+are written the way Prefect 2 writes a masked secret (`'**********'`).  A
 named block is referenced by name on apply, so its masked data is harmless; an
 anonymous block with masked secrets cannot be recreated (a warning says so).
 """
@@ -25,6 +26,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..bundles.storage import READ_ONLY
 from ..errors import NotFound, ReconcileError
 from ..manifests import manifest as manifest_mod
+from ..manifests import secrets
 from ..manifests import writer
 from ..manifests.blocks import MASK, masked_key
 from ..prefect.api import PrefectClient
@@ -140,7 +142,8 @@ def _block(doc_id: Optional[str], blocks: dict[str, dict[str, Any]], key: str, i
         warnings.append(f"{identity}: its {key} block document {doc_id} is not on the server")
         return None, False
     slug = _slug_of(raw)
-    data = _with_references(_masked(raw.get("data") or {}), raw.get("block_document_references") or {})
+    data = secrets.redact(_masked(raw.get("data") or {}), secrets.settings_rule, mask=MASK)  # kept in plain text
+    data = _with_references(data, raw.get("block_document_references") or {})
     out = {k: v for k, v in data.items() if not k.startswith("_") and k != "block_type_slug"}
     if raw.get("is_anonymous"):
         # the layout `deployment build` gives a block it has not saved: above the marker for infrastructure

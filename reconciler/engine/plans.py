@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from ..bundles.uploads import Upload
 from ..errors import ReconcileError
+from ..manifests import secrets
 from .desired import Desired
 
 KINDS = ("create", "update", "delete", "adopt", "noop")
@@ -23,12 +24,27 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Change:
+    """One field's change.  Secret values never enter it: they are masked as `(sensitive)` on the way in."""
+
     field: str
     before: Any
     after: Any
+    sensitive: bool = False
+
+    def __post_init__(self) -> None:
+        before, after, sensitive = secrets.redact_change(self.field, self.before, self.after)
+        object.__setattr__(self, "before", before)
+        object.__setattr__(self, "after", after)
+        object.__setattr__(self, "sensitive", self.sensitive or sensitive)
+
+    @property
+    def hidden(self) -> bool:
+        """The value itself is a secret (not a mapping holding some): shown as `(sensitive value changed)`."""
+        return self.sensitive and secrets.SENSITIVE in (self.before, self.after)
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "before": self.before, "after": self.after}
+        out = {"field": self.field, "before": self.before, "after": self.after}
+        return {**out, "sensitive": True} if self.sensitive else out
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,7 @@ class Action:
     live_id: Optional[str] = None
     live_updated: Optional[str] = None  # the live deployment's `updated`, to detect a moved server
     reason: str = ""
+    sealed: tuple[tuple[str, str], ...] = ()   # a saved plan's secrets: (path key, digest), values in the manifest
 
     @property
     def changed_fields(self) -> set[str]:
@@ -51,21 +68,31 @@ class Action:
         return self.action in ("create", "delete") or bool(self.changes)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "action": self.action, "deployment": self.identity, "manifest": self.manifest,
             "changes": [c.to_json() for c in self.changes], "reason": self.reason,
             "live": {"id": self.live_id, "updated": self.live_updated},
-            "desired": self.desired.to_json() if self.desired else None,
+            "desired": None,
         }
+        if self.desired is not None:
+            out["desired"], found = secrets.seal(self.desired.to_json(reveal=True))
+            sealed = dict(self.sealed)   # a plan read back from a file keeps the digests it was saved with
+            sealed.update({secrets.path_key(p): secrets.digest(self.identity, p, v) for p, v in found.items()
+                           if v != secrets.SENSITIVE})
+            if sealed:
+                out["secrets"] = dict(sorted(sealed.items()))
+        return out
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "Action":
         live = raw.get("live") or {}
         return cls(
             action=raw["action"], identity=raw["deployment"], manifest=raw.get("manifest"),
-            changes=tuple(Change(c["field"], c["before"], c["after"]) for c in raw.get("changes", [])),
+            changes=tuple(Change(c["field"], c["before"], c["after"], bool(c.get("sensitive")))
+                          for c in raw.get("changes", [])),
             desired=Desired.from_json(raw["desired"]) if raw.get("desired") else None,
             live_id=live.get("id"), live_updated=live.get("updated"), reason=raw.get("reason", ""),
+            sealed=tuple(sorted((str(k), str(v)) for k, v in (raw.get("secrets") or {}).items())),
         )
 
 

@@ -1,6 +1,7 @@
 """Applying a saved plan exactly as shown, or refusing when the server moved since."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import replace
@@ -10,13 +11,17 @@ from ..bundles import collect as bundles_mod
 from ..bundles import locations as locations_mod
 from ..bundles.uploads import Upload, plan_code
 from ..errors import ManifestErrors, PlanStale, ReconcileError
+from ..manifests import manifest as manifest_mod
+from ..manifests import secrets
 from ..manifests.confine import member
 from ..manifests.discover import repository_root
 from ..prefect.api import PrefectClient
+from . import desired as desired_mod
 from . import guards as checks
 from . import live as live_mod
 from .lock import Lock
-from .plans import Plan
+from .desired import Desired
+from .plans import Action, Plan
 from .report import Report
 from .run import Options, Planned, _execute, connect, needs_apply
 
@@ -34,6 +39,7 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
     if options.source and options.source != saved.source:
         raise ReconcileError(f"{origin}: the plan is for source {saved.source!r}, not {options.source!r}")
     saved = replace(saved, leave_conflicts=saved.leave_conflicts or options.allow_conflicts)
+    saved = unseal(saved, origin)
     checks.conflicts(saved)
     checks.empty_desired(saved, len(saved.inventory_after) + len(saved.conflicts), options.allow_empty)
     checks.delete_limit(saved, options.max_deletes if options.max_deletes is not None else 10, options.allow_deletes)
@@ -122,3 +128,41 @@ def stale_because(saved: Plan, live: live_mod.Live, origin: str) -> None:
             raise _stale(origin, f"{action.identity} is gone")
         elif dep["id"] != action.live_id or dep.get("updated") != action.live_updated:
             raise _stale(origin, f"{action.identity} was updated at {dep.get('updated')}")
+
+
+def unseal(saved: Plan, origin: str) -> Plan:
+    """A saved plan holds no secret, only digests: each value is read again from its manifest, and must be the
+    one the plan was made with (before connecting, so nothing is written when one changed)."""
+    if not any(a.sealed and a.desired for a in saved.actions):
+        return saved
+    return replace(saved, actions=tuple(replace(a, desired=_with_secrets(a, origin)) if a.sealed and a.desired
+                                        else a for a in saved.actions))
+
+
+def _with_secrets(action: Action, origin: str) -> Desired:
+    kept = action.desired
+    assert kept is not None and kept.manifest is not None
+    where = Path(kept.manifest)
+    try:
+        raw = where.read_bytes()
+    except OSError as exc:
+        raise ReconcileError(f"{kept.manifest}: cannot read it for the secret values of {action.identity} "
+                             f"(the plan {origin} keeps none; apply it from the directory it was made in): "
+                             f"{exc.strerror or exc}") from None
+    fresh = next((d for d in desired_mod.resolve([manifest_mod.parse(raw, where, kept.manifest)])
+                  if d.identity == action.identity), None)
+    if fresh is None:
+        raise PlanStale(f"{kept.manifest}:1: no longer declares {action.identity}, which the plan {origin} "
+                        "applies; run plan again")
+    _, found = secrets.seal(fresh.to_json(reveal=True))
+    out = copy.deepcopy(kept.to_json(reveal=True))
+    for key, digest in action.sealed:
+        path = secrets.path_of(key)
+        value = found.get(path)
+        if value is None or secrets.digest(action.identity, path, value) != digest or not secrets.put(out, path, value):
+            field = path[1] if path[0] == "fields" else path[0]
+            line = fresh.lines.get(str(field)) or kept.lines.get(str(field)) or 1
+            name = secrets.dotted(path[1:] if path[0] == "fields" else (path[0],) + path[2:])
+            raise PlanStale(f"{kept.manifest}:{line}: {name}: this secret changed since the plan {origin} was made "
+                            "(its digest differs; nothing was applied); run plan again")
+    return Desired.from_json(out)

@@ -116,8 +116,10 @@ def _detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.reason_phrase
-    if isinstance(body, dict) and "detail" in body:
-        detail = body["detail"]
+    if isinstance(body, dict):   # Prefect's 422 echoes the request (`request_body`): it may hold secrets
+        body = {k: v for k, v in body.items() if k != "request_body"}
+    if isinstance(body, dict) and ("detail" in body or "exception_detail" in body):
+        detail = body.get("detail", body.get("exception_detail"))
         if isinstance(detail, list):  # FastAPI validation errors
             return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" if isinstance(d, dict)
                              else str(d) for d in detail[:3])

@@ -31,6 +31,8 @@ def action_lines(action: Action, paint: Painter) -> list[str]:
             if c.field == "schedules":
                 lines.append("      schedules:")
                 lines += schedule_lines(c.before, c.after, "        ")
+            elif c.hidden:   # a secret's value is never shown (engine/plans.py masks it)
+                lines.append(f"      {c.field}: (sensitive value changed)")
             elif action.action == "create":
                 lines.append(f"      {c.field}: {short(c.after)}")
             else:

@@ -130,6 +130,8 @@ class _Builder:
         else:
             self.count(node, path, fresh)
         if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:   # no file name, URL or database text may hold one; os calls raise on it
+                raise self.fail(node, path, "invalid value: a NUL character (\\0) is not allowed")
             return node.value   # what SafeConstructor makes of a string, without its bookkeeping
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)

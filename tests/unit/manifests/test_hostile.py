@@ -193,3 +193,25 @@ def test_bounded_read_refuses_what_is_not_a_small_regular_file(tmp_path):
 def test_scalars_python_cannot_build_are_one_line(value):
     with pytest.raises(ManifestError, match=r"^f\.yaml:1:4: x: invalid value: "):
         yamlpos.load(f"x: {value}\n", "f.yaml")
+
+
+def test_a_nul_in_any_string_is_refused_before_a_path_call_meets_it():
+    with pytest.raises(ManifestError, match=r"^f\.yaml:1:7: path: invalid value: a NUL character"):
+        yamlpos.load('path: "flows\\0/x"\n', "f.yaml")
+
+
+def test_check_with_an_entrypoint_too_long_for_the_file_system(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x-deployment.yaml").write_text(f"name: x\nflow_name: f\nentrypoint: {'a' * 5000}.py:f\n")
+    code = cli.main(["check", "."])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert [line[:49] for line in err.splitlines() if line.startswith("error:")] == [
+        "error: x-deployment.yaml:3: entrypoint: the file s"]
+
+
+def test_a_flow_file_that_is_not_a_regular_file_is_not_read(tmp_path):
+    from reconciler.flowcode import scan
+    os.mkfifo(tmp_path / "flow.py")
+    with pytest.raises(ReconcileError, match="cannot read the flow file: not a regular file"):
+        scan.scan(tmp_path / "flow.py", "f")

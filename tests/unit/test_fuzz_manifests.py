@@ -50,7 +50,9 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 FILES = ("x-deployment.yaml", "reconcile.yaml", ".prefectignore")
-SUMMARY = re.compile(r"^\d+ error\(s\); nothing was changed\.$")
+SUMMARY = re.compile(r"^\d+ (error\(s\); nothing was changed\.|problem\(s\) in \d+ manifest\(s\); .*)$")
+FLOW = (b"from prefect import flow\n\n\n@flow(name='Cat Facts')\n"
+        b"def f(url: str = 'https://catfact.ninja/facts', n: int = 1, a: list = None):\n    pass\n")
 
 
 @pytest.fixture(scope="module")
@@ -77,35 +79,45 @@ def _named_blocks(doc: Any, fake: pf.FakePrefect) -> None:
                     fake.add_block_document(slug, str(block["_block_document_name"]), {})
 
 
-def plan(server: dict, files: dict[str, bytes], seed_doc: Any = None) -> None:
-    """Run `reconcile plan` on these files and check the promise: exit 0/1, one line per error, nothing written."""
+def plan(server: dict, files: dict[str, bytes], seed_doc: Any = None, check: bool = False) -> None:
+    """Run `reconcile plan` (and `check`) on these files and check the promise: exit 0/1, one line per error
+    naming the file, nothing written, a bounded allocation peak."""
     fake = pf.FakePrefect()
     _named_blocks(seed_doc, fake)
     server["fake"] = fake
+    commands = [["plan", ".", "--api-url", pf.API_URL, "--source", pf.SOURCE, "--skip-upload"]]
+    commands += [["check", "."]] if check else []
     here = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             (Path(tmp) / name).write_bytes(content)
-        out, err = io.StringIO(), io.StringIO()
         os.chdir(tmp)
-        tracemalloc.start()
         try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(["plan", ".", "--api-url", pf.API_URL, "--source", pf.SOURCE, "--skip-upload"])
-            _, peak = tracemalloc.get_traced_memory()
+            for argv in commands:
+                _run(argv)
         finally:
-            tracemalloc.stop()
             os.chdir(here)
+    assert not fake.writes
+
+
+def _run(argv: list[str]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(argv)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
     text = err.getvalue()
-    assert code in (0, 1), f"exit {code}:\n{text}"
+    assert code in (0, 1), f"{argv[0]}: exit {code}:\n{text}"
     assert "Traceback" not in text + out.getvalue()
     for line in text.splitlines():
         assert (line.startswith(tuple(f"error: {f}:" for f in FILES)) or line.startswith(FILES)
-                or SUMMARY.match(line)), f"not one line naming the file: {line!r}\n{text}"
+                or SUMMARY.match(line)), f"{argv[0]}: not one line naming the file: {line!r}\n{text}"
     if code == 1:
         assert "error: " in text
-    assert not fake.writes
-    assert peak < PEAK_BYTES, f"a case allocated {peak} bytes at its peak"
+    assert peak < PEAK_BYTES, f"{argv[0]}: a case allocated {peak} bytes at its peak"
 
 
 # -- bytes ---------------------------------------------------------------------------------------------
@@ -263,7 +275,9 @@ def field_mutants(draw) -> tuple[Path, dict[str, bytes]]:
     doc = copy.deepcopy(SEED_DOCS[seed])
     for key in draw(st.lists(st.sampled_from(sorted(FIELDS)), min_size=1, max_size=3, unique=True)):
         doc[key] = draw(FIELDS[key])
-    files = {"x-deployment.yaml": _dump(doc, draw(st.booleans()))}
+    if draw(st.booleans()):   # `check` then reads a real flow file and compares schemas
+        doc["entrypoint"] = "flow.py:f"
+    files = {"x-deployment.yaml": _dump(doc, draw(st.booleans())), "flow.py": FLOW}
     if draw(st.booleans()):
         files["reconcile.yaml"] = _dump(draw(configs), False)
     if draw(st.booleans()):
@@ -276,4 +290,4 @@ def field_mutants(draw) -> tuple[Path, dict[str, bytes]]:
 @given(field_mutants())
 def test_fuzz_fields(server, case):
     seed, files = case
-    plan(server, files, SEED_DOCS[seed])
+    plan(server, files, SEED_DOCS[seed], check=True)

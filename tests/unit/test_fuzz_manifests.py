@@ -227,18 +227,15 @@ def test_fuzz_structure(server, case):
 # -- field values ----------------------------------------------------------------------------------------
 
 types = st.sampled_from(["object", "string", "integer", "number", "array", "boolean", "null"]) | st.integers() | st.text(max_size=5)
-schemas = st.recursive(
-    st.fixed_dictionaries({}, optional={"type": types, "title": scalars, "default": values, "enum": values,
-                                         "pattern": st.sampled_from(["^a+$", "(a+)+", "[", "\\d{2,}", "(x|y)*"]),
-                                         "$ref": st.sampled_from(["#", "#/definitions/A", "#/definitions/nope",
-                                                                  "http://127.0.0.1:1/s.json", "#/properties/a"]),
-                                         "minimum": scalars, "required": values}),
-    lambda inner: st.fixed_dictionaries({}, optional={
-        "type": types, "properties": st.dictionaries(st.sampled_from(["a", "n", "url"]), inner, max_size=3),
-        "definitions": st.dictionaries(st.sampled_from(["A", "B"]), inner, max_size=2),
-        "items": inner, "allOf": st.lists(inner, max_size=2), "anyOf": st.lists(inner, max_size=2),
-        "additionalProperties": inner | st.booleans(), "required": st.lists(st.sampled_from(["a", "n"]))}),
-    max_leaves=8)
+schema_leaf = st.fixed_dictionaries({}, optional={
+    "type": types, "title": scalars, "default": values, "enum": values, "minimum": scalars, "required": values,
+    "pattern": st.sampled_from(["^a+$", "(a+)+", "[", "\\d{2,}", "(x|y)*"]),
+    "$ref": st.sampled_from(["#", "#/definitions/A", "#/definitions/nope", "http://127.0.0.1:1/s.json", "#/properties/a"])})
+schemas = st.deferred(lambda: schema_leaf | st.fixed_dictionaries({}, optional={
+    "type": types, "properties": st.dictionaries(st.sampled_from(["a", "n", "url"]), schemas, max_size=3),
+    "definitions": st.dictionaries(st.sampled_from(["A", "B"]), schemas, max_size=2),
+    "items": schemas, "allOf": st.lists(schemas, max_size=2), "anyOf": st.lists(schemas, max_size=2),
+    "additionalProperties": schemas | st.booleans(), "required": st.lists(st.sampled_from(["a", "n"]))}))
 schedules = st.fixed_dictionaries({}, optional={
     "cron": st.sampled_from(["0 6 * * *", "61 * * * *", "* * * * * * *", "@daily", ""]) | st.text(max_size=20),
     "interval": st.integers(-5, 10**12) | st.floats(allow_nan=False) | st.text(max_size=5),
@@ -275,6 +272,12 @@ def field_mutants(draw) -> tuple[Path, dict[str, bytes]]:
     doc = copy.deepcopy(SEED_DOCS[seed])
     for key in draw(st.lists(st.sampled_from(sorted(FIELDS)), min_size=1, max_size=3, unique=True)):
         doc[key] = draw(FIELDS[key])
+    if draw(st.booleans()):   # a schema and parameters that reach the validator together
+        properties = draw(st.dictionaries(st.sampled_from(["a", "n", "url"]), schemas, min_size=1, max_size=3))
+        doc["parameter_openapi_schema"] = {"type": "object", "properties": properties,
+                                           **draw(st.fixed_dictionaries({}, optional={"definitions": st.dictionaries(
+                                               st.sampled_from(["A", "B"]), schemas, max_size=2)}))}
+        doc["parameters"] = {k: draw(values) for k in properties}
     if draw(st.booleans()):   # `check` then reads a real flow file and compares schemas
         doc["entrypoint"] = "flow.py:f"
     files = {"x-deployment.yaml": _dump(doc, draw(st.booleans())), "flow.py": FLOW}

@@ -215,3 +215,13 @@ def test_a_flow_file_that_is_not_a_regular_file_is_not_read(tmp_path):
     os.mkfifo(tmp_path / "flow.py")
     with pytest.raises(ReconcileError, match="cannot read the flow file: not a regular file"):
         scan.scan(tmp_path / "flow.py", "f")
+
+
+def test_the_serve_configuration_is_loaded_within_the_same_bounds(tmp_path):
+    from reconciler.serve import config as serve_config
+    (tmp_path / "serve.yaml").write_text("sources: []\n" + LAUGHS)
+    with pytest.raises(ReconcileError, match="YAML aliases expand past"):
+        serve_config.load(tmp_path / "serve.yaml")
+    os.symlink("/dev/zero", tmp_path / "zero.yaml")
+    with pytest.raises(ReconcileError, match="zero.yaml: not a regular file"):
+        serve_config.load(tmp_path / "zero.yaml")

@@ -18,6 +18,8 @@ try:  # the parser `re` itself uses; private, so its absence only skips the back
 except ImportError:  # pragma: no cover - Python < 3.11
     _sre = None  # type: ignore[assignment]
 
+_META = jsonschema.Draft7Validator(jsonschema.Draft7Validator.META_SCHEMA,
+                                   format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
 Problem = tuple[tuple, str]      # (path inside the schema, message)
 
 _SCHEMA_MAPS = ("properties", "patternProperties", "definitions", "$defs", "dependencies")
@@ -31,9 +33,8 @@ _SAME_VALUE_LISTS = ("allOf", "anyOf", "oneOf")
 def problem(schema: dict[str, Any]) -> Optional[Problem]:
     """The first thing wrong with the schema (as Prefect compares it: top-level nulls left out), or None."""
     schema = {k: v for k, v in schema.items() if v is not None}
-    try:
-        jsonschema.Draft7Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
+    exc = jsonschema.exceptions.best_match(_META.iter_errors(schema))   # what check_schema raises, kept once
+    if exc is not None:
         return tuple(exc.absolute_path), f"not a valid JSON Schema: {exc.message}"
     subschemas = list(_walk(schema, ()))
     for path, sub in subschemas:

@@ -21,6 +21,8 @@ from typing import Optional
 import pathspec
 
 from ..errors import ReconcileError
+from ..manifests import ignore
+from ..manifests.config import display_path
 from ..manifests.confine import inside
 
 # What Prefect 2 writes into a new .prefectignore (prefect/.prefectignore, 2.20).
@@ -202,11 +204,12 @@ def _hash_file(path: Path) -> str:
 
 
 def ignore_spec(root: Path) -> pathspec.PathSpec:
-    lines = list(DEFAULT_IGNORE)
+    """Prefect's defaults plus the root's `.prefectignore` (bounded; a bad pattern is one line naming it)."""
     custom = root / ".prefectignore"
-    if custom.is_file():
-        lines += custom.read_text(encoding="utf-8", errors="replace").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    display = display_path(custom)
+    lines = ignore.read(custom, display)
+    ignore.check(lines, display)
+    return pathspec.GitIgnoreSpec.from_lines(list(DEFAULT_IGNORE) + lines)
 
 
 def collect(root: Path, repo: Path, cache: HashCache, display: Optional[str] = None) -> Bundle:

@@ -52,6 +52,21 @@ def _options(**kwargs) -> engine.Options:
 
 
 
+def _crash_log(text: str) -> str:
+    """Write a traceback to a new file of its own in the temporary directory; say where (or why not).
+
+    A fixed name could be a directory, a file of someone else's, or a link planted to make us write
+    elsewhere: mkstemp makes a new file with a unique name (O_CREAT|O_EXCL, which never follows a link),
+    readable by this user only.  Failing to write it must not turn into a traceback of its own."""
+    try:
+        fd, name = tempfile.mkstemp(prefix="reconcile-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except (OSError, ValueError) as err:   # ValueError: an unusable TMPDIR value
+        return f"the traceback could not be written to the temporary directory: {' '.join(str(err).split())}"
+    return f"traceback in {name}"
+
+
 def _rewrite(argv: list[str]) -> list[str]:
     """`reconcile --dry-run [PATH]` is `reconcile plan [PATH]`."""
     if argv and argv[0] == "--dry-run":
@@ -85,8 +100,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return exc.exit_code
         if isinstance(exc, click.exceptions.Abort):
             return 1
-        log = Path(tempfile.gettempdir()) / "reconcile-error.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        _say(f"internal error: {type(exc).__name__}: {exc} (traceback in {log}; please report it)")
+        where = _crash_log(traceback.format_exc())
+        summary = " ".join(f"{type(exc).__name__}: {exc}".split())
+        _say(f"internal error: {summary} ({where}; please report it)")
         return 3
     return 0

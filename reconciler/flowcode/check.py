@@ -37,8 +37,11 @@ def flow_file(manifest: Manifest, root: Path) -> tuple[Optional[Path], str]:
     file, _, function = entrypoint.rpartition(":")
     for base in (manifest.path.parent, root):
         candidate = (base / file)
-        if candidate.is_file():
-            return candidate, function
+        try:
+            if candidate.is_file():
+                return candidate, function
+        except (OSError, ValueError):   # a name too long for the file system, a NUL: no such file
+            continue
     return None, function
 
 

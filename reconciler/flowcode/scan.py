@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, ReconcileError
+from ..manifests import files
 from .docs import parameter_docs
 from .module import Module, Unknown, sort, text
 from .schema import Types, encode, names_in, referenced
@@ -25,6 +26,7 @@ from .schemadiff import schema_equivalent
 __all__ = ["FlowInfo", "scan", "manifest_schema", "schema_equivalent"]
 
 _ODD = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
+MAX_FLOW_BYTES = 16 << 20                    # a flow file is read whole, once
 RESERVED = ("return_state", "wait_for")      # prefect.flows: raise_for_reserved_arguments
 BANNED = ("/", "%", "&", ">", "<")           # prefect._internal.schemas.validators.BANNED_CHARACTERS
 
@@ -43,9 +45,9 @@ def scan(path: Path, function: str) -> FlowInfo:
     """What Prefect 2.20 would learn by importing `path` and looking at `function`, learnt without importing it."""
     file = str(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ReconcileError(f"{file}: cannot read the flow file: {exc.strerror or exc}") from None
+        data = files.read(Path(path), limit=MAX_FLOW_BYTES)   # a regular file, bounded: a link may lead to a FIFO
+    except files.Unreadable as exc:
+        raise ReconcileError(f"{file}: cannot read the flow file: {exc}") from None
     try:
         tree = ast.parse(data, filename=file)
     except SyntaxError as exc:

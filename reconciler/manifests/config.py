@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import yamlpos
+from ..errors import ManifestError
+from . import files, ignore, yamlpos
 from .confine import Escapes, confine
 from .manifest import _first_error
 
@@ -60,10 +62,14 @@ class LoadedConfig:
 
 def load(root: Path) -> LoadedConfig:
     path = root / FILENAME if root.is_dir() else None
-    if path is None or not path.is_file():
+    if path is None or not (path.is_file() or path.is_symlink()):
         return LoadedConfig(Config(), None)
-    display = _display(path)
-    located = yamlpos.load(path.read_bytes(), display)
+    display = display_path(path)
+    try:
+        raw = files.read(path)
+    except files.Unreadable as exc:
+        raise ManifestError(display, 1, 1, None, str(exc)) from None
+    located = yamlpos.load(raw, display)
     data: Any = located.data if located.data is not None else {}
     if not isinstance(data, dict):
         raise located.error((), f"{FILENAME} must be a mapping")
@@ -71,6 +77,10 @@ def load(root: Path) -> LoadedConfig:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, located, unknown=f"unknown key (not a {FILENAME} setting)") from None
+    for index, pattern in enumerate(config.exclude):
+        found = ignore.problem(pattern)
+        if found is not None:
+            raise located.error(("exclude", index), found)
     if config.bundle_root is not None:
         try:
             bundle_directory(root, config)
@@ -81,12 +91,19 @@ def load(root: Path) -> LoadedConfig:
     return LoadedConfig(config, path)
 
 
-def _display(path: Path) -> str:
-    """Relative to the working directory when the file is below it (as manifests are shown), else as given."""
+def display_path(path: Path) -> str:
+    """Relative to the working directory when the file is below it, else absolute; printable on one line.
+
+    A link that loops, or leads nowhere, is shown where it lies (resolving it raises)."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
+        absolute = path.resolve()
+    except (OSError, RuntimeError):
+        absolute = Path(os.path.abspath(path))
+    try:
+        shown = absolute.relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        shown = str(absolute)
+    return shown if shown.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
 
 
 def bundle_directory(root: Path, config: Config) -> Optional[Path]:

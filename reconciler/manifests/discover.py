@@ -14,8 +14,9 @@ from pathlib import Path
 import pathspec
 
 from ..errors import ManifestError, ManifestErrors, ReconcileError
+from . import files, ignore
 from .config import FILENAME as CONFIG_FILENAME
-from .config import Config
+from .config import Config, display_path
 from .manifest import Manifest, parse
 
 DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
@@ -31,12 +32,12 @@ class Loaded:
 
 
 def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
-    lines: list[str] = []
     ignore_file = root / ".prefectignore"
-    if ignore_file.is_file():
-        lines += ignore_file.read_text(encoding="utf-8", errors="replace").splitlines()
-    lines += config.exclude
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    display = display_path(ignore_file)
+    lines = ignore.read(ignore_file, display)
+    ignore.check(lines, display)
+    ignore.check(config.exclude, f"{CONFIG_FILENAME}: exclude")   # reported with its position on load
+    return pathspec.GitIgnoreSpec.from_lines(lines + list(config.exclude))
 
 
 def find(root: Path, config: Config) -> list[Path]:
@@ -68,11 +69,7 @@ def find(root: Path, config: Config) -> list[Path]:
 
 def _display(path: Path, root: Path) -> str:
     """Relative to the working directory when the file is below it, else absolute."""
-    absolute = path.resolve()
-    try:
-        return absolute.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(absolute)
+    return display_path(path)
 
 
 def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
@@ -83,9 +80,9 @@ def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
     for path in find(root, config):
         display = _display(path, root)
         try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            errors.append(ManifestError(display, 1, 1, None, f"cannot read: {exc.strerror}"))
+            raw = files.read(path)
+        except files.Unreadable as exc:
+            errors.append(ManifestError(display, 1, 1, None, str(exc)))
             continue
         try:
             if _foreign(raw):

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ManifestError
-from . import yamlpos
+from . import paramschema, yamlpos
 
 MARKER = "### DO NOT EDIT BELOW THIS LINE"
 
@@ -159,6 +159,10 @@ def parse(raw: bytes, path: Path, display: str) -> Manifest:
         block = getattr(spec, key)
         if block is not None and not block.slug:
             raise manifest.error((key,), "block has no type: add `_block_type_slug` (e.g. `process`)")
+    if spec.parameter_openapi_schema is not None:
+        found = paramschema.problem(spec.parameter_openapi_schema)
+        if found is not None:
+            raise manifest.error(("parameter_openapi_schema",) + found[0], found[1])
     return manifest
 
 

@@ -1,12 +1,19 @@
-"""YAML loading that remembers where every value came from.
+"""YAML loading that remembers where every value came from, within bounded work.
 
 PyYAML's C loader composes the node tree (fast); we build plain Python values
 from it ourselves so that each value's ``line:col`` is kept for error messages
 and duplicate keys are caught (PyYAML silently keeps the last one).
+
+Every file here is written by whoever opened the pull request, so the work one
+document may cause is bounded: its size, nesting depth, the nodes built and how
+far aliases may multiply them ("billion laughs"), no alias inside itself, and
+only the plain tags a JSON-like value needs (Prefect's safe loader refuses the
+rest).  Anything beyond is one ManifestError line.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +27,16 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path = tuple  # a key path into the document: ("schedules", 0, "schedule", "cron")
+
+MAX_BYTES = 1 << 20        # a manifest is a few kB; Prefect writes nothing near this
+MAX_NODES = 100_000        # values built, aliases expanded
+MAX_DEPTH = 100            # nested mappings and sequences
+ALIAS_FLOOR = 10_000       # aliases may always expand this far ...
+ALIAS_FACTOR = 10          # ... or this many times the nodes written in the file
+
+_YAML = "tag:yaml.org,2002:"
+_MAP, _SEQ, _MERGE, _STR = _YAML + "map", _YAML + "seq", _YAML + "merge", _YAML + "str"
+_SCALARS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 
 
 @dataclass(frozen=True)
@@ -41,8 +58,7 @@ class Located:
 
     def error(self, path: Path, message: str) -> ManifestError:
         line, col = self.where(path)
-        dotted = ".".join(str(p) for p in path) or None
-        return ManifestError(self.file, line, col, dotted, message)
+        return ManifestError(self.file, line, col, _dotted(tuple(path)), message)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -51,6 +67,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 def load(text: str | bytes, file: str) -> Located:
     """Parse one YAML document; raise ManifestError with the position on any problem."""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_BYTES:
+        raise ManifestError(file, 1, 1, None, f"the file is {size} bytes, over the {MAX_BYTES} bytes "
+                            "(1 MiB) a manifest may have; refusing to load it")
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -61,62 +81,155 @@ def load(text: str | bytes, file: str) -> Located:
         if (exc.context and "flow" in exc.context and exc.context_mark is not None
                 and exc.problem_mark is not None and exc.context_mark.line != exc.problem_mark.line):
             opened = f" ({exc.context} opened on line {exc.context_mark.line + 1})"  # an unclosed [ or {
-        raise ManifestError(file, line, col, None, f"invalid YAML: {exc.problem or exc.context}{opened}") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(file, 1, 1, None, f"invalid YAML: {exc}") from None
+        raise ManifestError(file, line, col, None, f"invalid YAML: {_oneline(exc.problem or exc.context)}{opened}") from None
+    except (yaml.YAMLError, ValueError) as exc:   # ValueError: bytes that are not UTF-8/16 text
+        raise ManifestError(file, 1, 1, None, f"invalid YAML: {_oneline(exc)}") from None
+    except RecursionError:  # only the pure-Python composer recurses (libyaml stops at its own depth)
+        raise ManifestError(file, 1, 1, None, f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load it") from None
     finally:
         loader.dispose()
     positions: dict[Path, tuple[int, int]] = {}
     if root is None:
         return Located(file, None, positions)
     positions[()] = _mark(root)
-    data = _build(root, (), positions, file, loader)
+    data = _Builder(file, loader).build(root, (), positions, 0, True)
     return Located(file, data, positions)
 
 
-def _build(node: yaml.Node, path: Path, positions: dict, file: str, loader: Any) -> Any:
-    if isinstance(node, yaml.MappingNode):
+class _Builder:
+    """Plain values from a composed node tree, counting the work as it goes."""
+
+    def __init__(self, file: str, loader: Any) -> None:
+        self.file, self.loader = file, loader
+        self.built = 0       # every value built, alias expansions included
+        self.written = 0     # values built from where they are written (not through an alias)
+        self.seen: set[int] = set()     # collections built once already: meeting one again is an alias
+        self.open: set[int] = set()     # collections being built right now: meeting one is a cycle
+
+    def fail(self, node: yaml.Node, path: Path, message: str) -> ManifestError:
+        line, col = _mark(node)
+        return ManifestError(self.file, line, col, _dotted(path), message)
+
+    def count(self, node: yaml.Node, path: Path, fresh: bool) -> None:
+        self.built += 1
+        if fresh:
+            self.written += 1
+            if self.built > MAX_NODES:
+                raise self.fail(node, (), f"the document has more than {MAX_NODES} YAML values; refusing to load it")
+        else:
+            limit = min(MAX_NODES - self.written, max(ALIAS_FLOOR, ALIAS_FACTOR * self.written))
+            if self.built - self.written > limit:
+                raise self.fail(node, (), (
+                    f"YAML aliases expand past {limit} values ({self.written} written in the file; "
+                    "a document this small cannot need that); refusing to load it"))
+
+    def build(self, node: yaml.Node, path: Path, positions: dict, depth: int, fresh: bool) -> Any:
+        if fresh and self.built < MAX_NODES:   # the common case, inline: a value as written
+            self.built += 1
+            self.written += 1
+        else:
+            self.count(node, path, fresh)
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:   # no file name, URL or database text may hold one; os calls raise on it
+                raise self.fail(node, path, "invalid value: a NUL character (\\0) is not allowed")
+            return node.value   # what SafeConstructor makes of a string, without its bookkeeping
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node, path)
+        key = id(node)
+        if key in self.open:
+            raise self.fail(node, path, "a YAML alias refers to a value that contains it; refusing to load it")
+        if depth >= MAX_DEPTH:
+            raise self.fail(node, path, f"values nested deeper than {MAX_DEPTH} levels; refusing to load it")
+        fresh = fresh and key not in self.seen
+        self.seen.add(key)
+        self.open.add(key)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                if node.tag != _MAP:
+                    raise self.fail(node, path, _tag_message(node.tag))
+                return self.mapping(node, path, positions, depth, fresh)
+            if node.tag != _SEQ:
+                raise self.fail(node, path, _tag_message(node.tag))
+            items = []
+            for index, item in enumerate(node.value):
+                child = path + (index,)
+                positions[child] = _mark(item)
+                items.append(self.build(item, child, positions, depth + 1, fresh))
+            return items
+        finally:
+            self.open.discard(key)
+
+    def mapping(self, node: yaml.MappingNode, path: Path, positions: dict, depth: int, fresh: bool) -> dict:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == _MERGE and isinstance(key_node, yaml.ScalarNode):
                 # `<<: *base` or `<<: [*a, *b]`: defaults the mapping's own keys override (YAML merge)
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for source in sources:
-                    merged = _build(source, path, {}, file, loader)
+                    merged = self.build(source, path, {}, depth, fresh)
                     if not isinstance(merged, dict):
-                        line, col = _mark(source)
-                        raise ManifestError(file, line, col, _dotted(path), "`<<` must merge a mapping")
+                        raise self.fail(source, path, "`<<` must merge a mapping")
                     for k, v in merged.items():
                         if k not in out:
                             out[k] = v
                 continue
-            key = _build(key_node, path, {}, file, loader)
-            if isinstance(key, (dict, list)):
-                line, col = _mark(key_node)
-                raise ManifestError(file, line, col, _dotted(path), "a mapping key must be a plain value")
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.count(key_node, path, fresh)
+                raise self.fail(key_node, path, "a mapping key must be a plain value")
+            key = _json_key(self.build(key_node, path, {}, depth, fresh))
             child = path + (key,)
             if child in positions:  # set explicitly before (merged keys may be overridden)
-                line, col = _mark(key_node)
                 first = positions.get(child, (0, 0))[0]
-                raise ManifestError(file, line, col, _dotted(child), f"duplicate key (first set on line {first})")
+                raise self.fail(key_node, child, f"duplicate key (first set on line {first})")
             positions[child] = _mark(key_node)
-            out[key] = _build(value_node, child, positions, file, loader)
+            out[key] = self.build(value_node, child, positions, depth + 1, fresh)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            positions[path + (index,)] = _mark(item)
-            items.append(_build(item, path + (index,), positions, file, loader))
-        return items
-    try:
-        value = loader.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError as exc:
-        line, col = _mark(node)
-        raise ManifestError(file, line, col, _dotted(path), f"invalid value: {exc.problem}") from None
-    if isinstance(value, (_dt.datetime, _dt.date)):
-        return value.isoformat()  # keep timestamps JSON-friendly, as Prefect's own loader sees them
-    return value
+
+    def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        if node.tag not in _SCALARS:
+            if node.tag != _YAML + "value" and node.tag != _MERGE:
+                raise self.fail(node, path, _tag_message(node.tag))
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise self.fail(node, path, f"invalid value: {_oneline(exc.problem)}") from None
+        except (ValueError, OverflowError) as exc:   # 2001-13-45, an int of 5000 digits
+            raise self.fail(node, path, f"invalid value: {_oneline(exc)}") from None
+        if isinstance(value, (_dt.datetime, _dt.date)):
+            return value.isoformat()  # keep timestamps JSON-friendly, as Prefect's own loader sees them
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(node, path, f"invalid value: {node.value!r} is not a JSON number")
+        return value
+
+
+def _json_key(key: Any) -> Any:
+    """Keys as JSON (and the Prefect API) sees them: `1:` is the string "1", `true:` is "true"."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else ("true" if key else "false")
+    return str(key)
+
+
+def _tag_message(tag: str) -> str:
+    shown = "!!" + tag[len(_YAML):] if tag.startswith(_YAML) else tag
+    return (f"YAML tag {_short(shown)} is not allowed (only plain YAML values load, "
+            "as with Prefect's safe loader); refusing to load it")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 4] + "...'"
+
+
+def _oneline(text: Any) -> str:
+    """A library's message on one printable line."""
+    flat = " ".join(str(text).split())
+    return flat if flat.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
 
 
 def _dotted(path: Path) -> str | None:
-    return ".".join(str(p) for p in path) or None
+    if not path:
+        return None
+    return ".".join(p if isinstance(p, str) and p.isprintable() else
+                    (repr(p) if isinstance(p, str) else str(p)) for p in path)

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from ..errors import ReconcileError
-from ..manifests import yamlpos
+from ..manifests import files, yamlpos
 from ..manifests.manifest import _first_error
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -111,9 +111,13 @@ class ServeConfig(BaseModel):
 
 
 def load(path: Path) -> ServeConfig:
-    if not path.is_file():
+    if not (path.is_file() or path.is_symlink()):
         raise ReconcileError(f"{path}: no such file")
-    located = yamlpos.load(path.read_bytes(), str(path))
+    try:
+        raw = files.read(path)
+    except files.Unreadable as exc:
+        raise ReconcileError(f"{path}: {exc}") from None
+    located = yamlpos.load(raw, str(path))
     data: Any = located.data if located.data is not None else {}
     if not isinstance(data, dict):
         raise located.error((), "the serve configuration must be a mapping")

@@ -18,7 +18,7 @@ class ManifestError(ReconcileError):
     def __init__(self, file: str, line: int, col: int, field: str | None, message: str) -> None:
         self.file, self.line, self.col, self.field, self.message = file, line, col, field, message
         where = f"{file}:{line}:{col}"
-        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in (f"{where}: {field}: {message}" if field else f"{where}: {message}")))
 
 
 class ManifestErrors(ReconcileError):

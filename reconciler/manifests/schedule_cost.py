@@ -12,6 +12,7 @@ itself takes any positive interval), and a cron expression has five fields (at m
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from typing import Any, Optional
 
@@ -78,8 +79,8 @@ def check_rrule(text: str, now: Optional[dt.datetime] = None) -> None:
             if count > cap:
                 raise Refused(f"{key} lists {count} values; at most {cap} are accepted")
         weight = max(weight, _SET_SIZE.get(freq, 1) * (1 + len(parts.get("BYSETPOS", "").split(",") if "BYSETPOS" in parts else ())))
-    dates = _expand(text, weight, now or dt.datetime.now(dt.timezone.utc))
-    _check_gaps(dates, "this rrule")
+    hour = (now or dt.datetime.now(dt.timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    _check_gaps(list(_expand(text, weight, hour)), "this rrule")
 
 
 def _parse_like_server(text: str) -> Any:
@@ -89,7 +90,8 @@ def _parse_like_server(text: str) -> Any:
         return _rrule.rrulestr(text, dtstart=SERVER_ANCHOR.replace(tzinfo=_tz.UTC), cache=False)
 
 
-def _expand(text: str, weight: int, now: dt.datetime) -> list[dt.datetime]:
+@functools.lru_cache(maxsize=256)   # `watch` and `serve` plan the same rules again and again
+def _expand(text: str, weight: int, now: dt.datetime) -> tuple[dt.datetime, ...]:
     """The server's next runs (at most RUNS, within HORIZON); Refused when that takes more than MAX_STEPS."""
     rule = _parse_like_server(text)
     steps = 0
@@ -125,7 +127,7 @@ def _expand(text: str, weight: int, now: dt.datetime) -> list[dt.datetime]:
             f"or use a cron schedule") from None
     finally:
         sys.settrace(previous)
-    return dates
+    return tuple(dates)
 
 
 def _check_gaps(dates: list[dt.datetime], what: str) -> None:

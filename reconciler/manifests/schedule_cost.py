@@ -93,7 +93,10 @@ def _parse_like_server(text: str) -> Any:
 @functools.lru_cache(maxsize=256)   # `watch` and `serve` plan the same rules again and again
 def _expand(text: str, weight: int, now: dt.datetime) -> tuple[dt.datetime, ...]:
     """The server's next runs (at most RUNS, within HORIZON); Refused when that takes more than MAX_STEPS."""
-    rule = _parse_like_server(text)
+    try:
+        rule = _parse_like_server(text)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise Refused(f"the Prefect server could not expand this rrule: {exc}") from None
     steps = 0
 
     def count(frame: Any, event: str, arg: Any) -> None:

@@ -18,13 +18,6 @@ BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")   # e
 LINE_BREAKS = frozenset("\u2028\u2029\x85")
 
 
-def printable(text: str) -> str:
-    """`text` with every character that does not print written as an escape (`\\x1b`, `\\n`, `\\u202e`)."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 def _first_bad(text: str, allowed: str = "") -> Optional[str]:
     for ch in text:
         if ch in allowed:
@@ -61,7 +54,7 @@ def text_problem(value: str, what: str, multiline: bool = False) -> Optional[str
     bad = _first_bad(value, "\n\t\r" if multiline else "")
     if bad is None:
         return None
-    return f"{what} must not contain {_describe(bad)}: {printable(value[:60])!r}"
+    return f"{what} must not contain {_describe(bad)}: {value[:60]!r}"
 
 
 NAME_FIELDS = (("flow_name", "flow"), ("name", "deployment"), ("work_queue_name", "work queue"),

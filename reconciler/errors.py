@@ -8,6 +8,11 @@ at exactly one boundary each.
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """text with every character that does not print (control bytes, line breaks, bidi overrides) escaped."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ReconcileError(Exception):
     """A failure the user can act on; ``str()`` is the one line to print."""
 
@@ -18,7 +23,7 @@ class ManifestError(ReconcileError):
     def __init__(self, file: str, line: int, col: int, field: str | None, message: str) -> None:
         self.file, self.line, self.col, self.field, self.message = file, line, col, field, message
         where = f"{file}:{line}:{col}"
-        super().__init__(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+        super().__init__(printable(f"{where}: {field}: {message}" if field else f"{where}: {message}"))
 
 
 class ManifestErrors(ReconcileError):

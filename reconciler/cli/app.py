@@ -13,7 +13,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..engine import run as engine
-from ..errors import ManifestErrors, ReconcileError
+from ..errors import ManifestErrors, ReconcileError, printable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="GitOps for Prefect deployments: make the Prefect API match the manifests in a directory.")
@@ -44,7 +44,8 @@ def _colour(stream=None) -> bool:
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr)
+    """One line to stderr; whatever does not print (a name from a pull request, a server's answer) is escaped."""
+    print(printable(line), file=sys.stderr)
 
 
 def _options(**kwargs) -> engine.Options:

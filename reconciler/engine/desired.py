@@ -13,7 +13,7 @@ from typing import Any, Optional
 import jsonschema
 
 from ..errors import ManifestError, ManifestErrors, ReconcileError
-from ..manifests import schedules
+from ..manifests import names, schedules
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.manifest import BlockSpec, Manifest
 
@@ -87,6 +87,8 @@ def resolve(manifests: list[Manifest]) -> list[Desired]:
 
 def _one(m: Manifest) -> Desired:
     spec = m.spec
+    for path, why in names.problems(spec):   # Prefect's name rules, and no text that would garble a plan
+        raise m.error(path, why)
     warnings: list[str] = []
     infrastructure = _block(m, "infrastructure", spec.infrastructure)
     storage = _block(m, "storage", spec.storage)

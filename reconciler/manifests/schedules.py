@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import zoneinfo
 from typing import Any
 
 from croniter import croniter
 from dateutil import rrule as _rrule
+
+from . import schedule_cost
 
 
 class ScheduleInvalid(ValueError):
@@ -69,8 +72,11 @@ def _interval(s: dict[str, Any]) -> dict[str, Any]:
     value = s["interval"]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScheduleInvalid("interval", f"interval must be a number of seconds, not {value!r}")
+    if not math.isfinite(value):
+        raise ScheduleInvalid("interval", f"interval must be a finite number of seconds, not {value!r}")
     if value <= 0:
         raise ScheduleInvalid("interval", f"interval must be greater than 0 (got {value})")
+    _bounded(schedule_cost.check_interval, "interval", float(value))
     out: dict[str, Any] = {"interval": float(value), "timezone": s.get("timezone") or "UTC"}
     anchor = s.get("anchor_date")
     if anchor is not None:
@@ -90,6 +96,7 @@ def _cron(s: dict[str, Any]) -> dict[str, Any]:
         day_or = True
     if not isinstance(day_or, bool):
         raise ScheduleInvalid("day_or", f"day_or must be true or false, not {day_or!r}")
+    _bounded(schedule_cost.check_cron, "cron", expr, day_or)
     return {"cron": expr, "timezone": s.get("timezone") or "UTC", "day_or": day_or}
 
 
@@ -97,6 +104,8 @@ def _rrule_schedule(s: dict[str, Any]) -> dict[str, Any]:
     text = s["rrule"]
     if not isinstance(text, str):
         raise ScheduleInvalid("rrule", f"rrule must be a string, not {text!r}")
+    if len(text) > schedule_cost.MAX_RRULE_LENGTH:   # before parsing: a huge text is slow to parse
+        _bounded(schedule_cost.check_rrule, "rrule", text)
     try:
         _rrule.rrulestr(text, cache=False)  # no dtstart: dateutil matches it to UNTIL's tz, as in Prefect
     except (ValueError, TypeError) as exc:
@@ -104,7 +113,15 @@ def _rrule_schedule(s: dict[str, Any]) -> dict[str, Any]:
     if "COUNT" in text.upper():
         # Prefect refuses COUNT-based rrules for deployments (they would run out).
         raise ScheduleInvalid("rrule", "rrule with COUNT is not supported by Prefect; use UNTIL")
+    _bounded(schedule_cost.check_rrule, "rrule", text)
     return {"rrule": text, "timezone": s.get("timezone") or "UTC"}
+
+
+def _bounded(check: Any, key: str, *args: Any) -> None:
+    try:
+        check(*args)
+    except schedule_cost.Refused as exc:
+        raise ScheduleInvalid(key, str(exc)) from None
 
 
 def canonical_datetime(value: Any, key: str) -> str:

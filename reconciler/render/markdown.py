@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..engine.plans import Plan
+from . import safe
 from .text import Painter, action_lines, conflict_fate
 from .values import summary_line, upload_line
 
@@ -9,12 +10,12 @@ ICON = {"create": "➕ create", "update": "✏️ update", "delete": "🗑️ de
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return safe.cell(text)
 
 
 def render_plan(plan: Plan) -> str:
-    lines = [f"### reconcile plan for `{plan.source}`", "",
-             f"Server: `{plan.api_url}` (Prefect {plan.server_version})", ""]
+    lines = [f"### reconcile plan for {safe.code(plan.source)}", "",
+             f"Server: {safe.code(plan.api_url)} (Prefect {safe.text(plan.server_version)})", ""]
     changing = [a for a in plan.actions if a.action != "noop"]
     in_sync = plan.summary["noop"]
     if not changing and not plan.conflicts and not plan.uploads:
@@ -28,16 +29,16 @@ def render_plan(plan: Plan) -> str:
         return "\n".join(lines) + "\n"
     lines += ["| action | deployment | manifest | changes |", "|---|---|---|---|"]
     for c in plan.conflicts:   # first: unless left alone on purpose, they fail the run
-        why = _cell(c.why) if c.reason else f"managed by `{_cell(c.owner)}`"
-        lines.append(f"| ⚠️ conflict | `{_cell(c.identity)}` | `{_cell(c.manifest or '')}` | {why}; {conflict_fate(plan)} |")
+        why = _cell(c.why) if c.reason else f"managed by {safe.code(c.owner)}"
+        lines.append(f"| ⚠️ conflict | {safe.code(c.identity)} | {safe.code(c.manifest or '')} | {why}; {conflict_fate(plan)} |")
     for a in changing:
-        fields = ", ".join(f"`{c.field}`" for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
-        lines.append(f"| {ICON[a.action]} | `{_cell(a.identity)}` | {('`' + _cell(a.manifest) + '`') if a.manifest else ''} | {fields} |")
+        fields = ", ".join(safe.code(c.field) for c in a.changes[:6]) + (" …" if len(a.changes) > 6 else "")
+        lines.append(f"| {ICON[a.action]} | {safe.code(a.identity)} | {safe.code(a.manifest) if a.manifest else ''} | {fields} |")
     lines += ["", "<details><summary>Field changes</summary>", "", "```diff"]
     paint = Painter(False)
     for a in changing:
         lines += [line[2:] if line.startswith("  ") else line for line in action_lines(a, paint)]
     lines += ["```", "", "</details>"]
     if plan.notices:
-        lines += [""] + [f"> {n}" for n in plan.notices]
+        lines += [""] + [f"> {safe.text(n)}" for n in plan.notices]
     return "\n".join(lines) + "\n"

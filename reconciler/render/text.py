@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..engine.plans import Action, Plan
 from ..engine.report import FAILED, Report
+from . import safe
 from .values import schedule_lines, short, summary_line, upload_line
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}
@@ -14,31 +15,32 @@ class Painter:
         self.colour = colour
 
     def __call__(self, text: str, kind: str) -> str:
+        text = safe.text(text)   # what is painted never carries its own escapes
         return f"\033[{COLOUR[kind]}m{text}\033[0m" if self.colour and kind in COLOUR else text
 
 
 def header(plan: Plan) -> list[str]:
     where = "embedded local server" if plan.embedded else plan.api_url
-    return [f"Source: {plan.source}", f"Server: {where} (Prefect {plan.server_version})", ""]
+    return [safe.text(f"Source: {plan.source}"), safe.text(f"Server: {where} (Prefect {plan.server_version})"), ""]
 
 
 def action_lines(action: Action, paint: Painter) -> list[str]:
-    where = f"  ({action.manifest})" if action.manifest and action.action != "noop" else ""
+    where = f"  ({safe.text(action.manifest)})" if action.manifest and action.action != "noop" else ""
     head = paint(f"  {SYMBOL[action.action]} {action.action:<7} {action.identity}", action.action) + where
     lines = [head]
     if action.action in ("create", "update", "adopt"):
         for c in action.changes:
             if c.field == "schedules":
                 lines.append("      schedules:")
-                lines += schedule_lines(c.before, c.after, "        ")
+                lines += [safe.text(line) for line in schedule_lines(c.before, c.after, "        ")]
             elif c.hidden:   # a secret's value is never shown (engine/plans.py masks it)
-                lines.append(f"      {c.field}: (sensitive value changed)")
+                lines.append(f"      {safe.text(c.field)}: (sensitive value changed)")
             elif action.action == "create":
-                lines.append(f"      {c.field}: {short(c.after)}")
+                lines.append(safe.text(f"      {c.field}: {short(c.after)}"))
             else:
-                lines.append(f"      {c.field}: {short(c.before)} → {short(c.after)}")
+                lines.append(safe.text(f"      {c.field}: {short(c.before)} → {short(c.after)}"))
     elif action.action == "delete":
-        lines.append(f"      ({action.reason})")
+        lines.append(safe.text(f"      ({action.reason})"))
     return lines
 
 
@@ -46,15 +48,15 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
     paint = Painter(colour)
     lines = header(plan)
     for notice in plan.notices:
-        lines.append(f"note: {notice}")
+        lines.append(safe.text(f"note: {notice}"))
     if plan.notices:
         lines.append("")
     changing = [a for a in plan.actions if a.action != "noop"]
     for conflict in plan.conflicts:   # first: unless left alone on purpose, they fail the run
         lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
-                     + f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}")
+                     + safe.text(f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}"))
     for upload in plan.uploads:
-        lines.append(paint("  ↑ upload ", "upload") + " " + upload_line(upload))
+        lines.append(paint("  ↑ upload ", "upload") + " " + safe.text(upload_line(upload)))
     for action in changing:
         lines += action_lines(action, paint)
     in_sync = plan.summary["noop"]
@@ -85,7 +87,7 @@ def render_report(report: Report, colour: bool = False) -> str:
         if result.status == FAILED:
             lines.append(paint(f"  ✗ {result.action:<7} {result.identity}: {result.message}", "failed"))
         elif result.action != "noop":
-            lines.append(f"  ✓ {result.action:<7} {result.identity}: {result.message}")
+            lines.append(safe.text(f"  ✓ {result.action:<7} {result.identity}: {result.message}"))
     s = report.plan.summary
     done = {k: sum(1 for r in report.results if r.action == k and r.status == "ok")
             for k in ("create", "update", "delete", "adopt", "upload")}

@@ -65,7 +65,8 @@ def render_plan(plan: Plan, colour: bool = False) -> str:
     if not changing and not plan.uploads:
         extra = (" (inventory will be updated)" if plan.inventory_before != plan.inventory_after
                  else " (ownership will be recorded)" if plan.unclaimed else "")
-        lines.append(paint("No changes.", "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
+        nothing = "No other changes." if plan.conflicts else "No changes."
+        lines.append(paint(nothing, "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
     else:
         lines.append(paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else ""))
     if plan.conflicts and plan.leave_conflicts:

@@ -59,7 +59,10 @@ class HoldingProxy:
 
     def __enter__(self) -> "HoldingProxy":
         upstream = httpx.URL(self.upstream)
-        client = httpx.Client(base_url=f"{upstream.scheme}://{upstream.host}:{upstream.port}", timeout=60)
+        # a new upstream connection per request: a pooled one the server closed while idle would fail the
+        # request it is reused for ("Server disconnected without sending a response") and the apply with it
+        client = httpx.Client(base_url=f"{upstream.scheme}://{upstream.host}:{upstream.port}", timeout=60,
+                              limits=httpx.Limits(max_keepalive_connections=0))
         lock = threading.Lock()
         proxy = self
 

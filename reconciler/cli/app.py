@@ -79,11 +79,16 @@ def _rewrite(argv: list[str]) -> list[str]:
 def _usage_error(exc: Exception) -> Optional[int]:
     """A mistyped command or option: its usage lines and exit 2 (a prompt aborted: exit 1); else None.
 
-    typer 0.29 raises its own copies of click's exceptions (typer._click), all under the public
-    typer.exceptions.TyperException; pyproject.toml pins that range."""
-    if isinstance(exc, typer.Abort):
+    typer up to 0.23 (what Prefect 2.20 pins, so what the `server` extra installs) raises click's own
+    exceptions; typer 0.24+ raises copies under typer.exceptions.TyperException. Both are recognised:
+    pyproject.toml allows that whole range and the tests run the entry point under each."""
+    import click
+
+    if isinstance(exc, (typer.Abort, click.exceptions.Abort)):
         return 1
-    if isinstance(exc, typer.exceptions.TyperException) and hasattr(exc, "show"):
+    usage = (click.exceptions.ClickException, *filter(None, [getattr(getattr(typer, "exceptions", None),
+                                                                     "TyperException", None)]))
+    if isinstance(exc, usage) and hasattr(exc, "show"):
         shown = io.StringIO()
         exc.show(file=shown)      # a mistyped name is the user's text: escaped like every stderr line
         for line in shown.getvalue().rstrip("\n").split("\n"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from typing import Callable, Optional, TextIO
 
@@ -35,6 +36,9 @@ class RetryTransport(httpx.BaseTransport):
         self.log = log
         self.sleep = sleep
         self.busy_budget = busy_budget  # seconds of 503 ("database is locked") retries per request
+        self.on_busy: Callable[[], None] = lambda: None  # told of every 503/429: the applier's limiter cuts its writers
+        self.sent = 0                   # requests sent, retries included
+        self._count_lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         busy_waited = 0.0
@@ -42,6 +46,8 @@ class RetryTransport(httpx.BaseTransport):
         while True:
             attempt += 1
             started = time.monotonic()
+            with self._count_lock:
+                self.sent += 1
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
@@ -52,6 +58,8 @@ class RetryTransport(httpx.BaseTransport):
                 self.sleep(self._backoff(attempt))
                 continue
             self._note(request, str(response.status_code), started)
+            if response.status_code in (429, 503):
+                self.on_busy()
             # A busy SQLite server refused before acting (503): keep trying for a while, not a count.
             busy = response.status_code == 503 and busy_waited < self.busy_budget
             if response.status_code not in RETRY_STATUS or (attempt >= self.attempts and not busy):

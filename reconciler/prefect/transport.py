@@ -98,7 +98,8 @@ class RetryTransport(httpx.BaseTransport):
 
 
 def _idempotent(request: httpx.Request) -> bool:
-    """Safe to send twice: reads, PATCH/PUT/DELETE, and Prefect's upserts (deployments, flows).
+    """Safe to send twice: reads, PATCH/PUT/DELETE, Prefect's upserts (deployments, flows), and
+    `/deployments/{id}/schedule` (its runs carry idempotency keys: a second call adds none).
 
     429 and 503 are retried for every request: the server refused it before acting
     (SQLite's "database is locked" rolls the transaction back).
@@ -106,4 +107,4 @@ def _idempotent(request: httpx.Request) -> bool:
     if request.method != "POST":
         return True
     path = request.url.path.rstrip("/")
-    return path.endswith(("/filter", "/deployments", "/flows"))
+    return path.endswith(("/filter", "/deployments", "/flows", "/schedule"))

@@ -4,7 +4,8 @@ For each database it starts a Prefect 2.20 server of its own (from
 .venvs/prefect-2.20; PostgreSQL from /usr/lib/postgresql/*/bin, run as the
 `postgres` user when this runs as root), then:
 - raw: a plain httpx `POST /api/deployments/` loop of N deployments at 1, 2 and 4
-  writers (a 503/429 is retried after a short jittered sleep, as any client must);
+  writers, each with the body apply sends for such a manifest (a 503/429 is
+  retried after a short jittered sleep, as any client must);
 - reconcile: `reconciler.apply()` of N new manifests with --parallelism 4 (the
   ceiling; the write limiter picks the writer count).
 It prints seconds, deployments/s, refused requests (503/429) and the
@@ -24,6 +25,7 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import glob
+import json
 import os
 import random
 import shutil
@@ -45,6 +47,7 @@ import prefect_server  # noqa: E402
 from integration.helpers import manifest, write_manifest  # noqa: E402
 
 import reconciler  # noqa: E402
+from reconciler.engine import applier as applier_mod  # noqa: E402
 
 LOCKED = "database is locked"
 
@@ -78,13 +81,15 @@ def postgres(tmp: Path) -> Iterator[str]:
 
 
 def locked_in_log(log: Path) -> int:
+    """Tracebacks of "database is locked" (each ends in this one line) in the server's log so far."""
     try:
-        return log.read_text(errors="replace").count(LOCKED)
+        lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return 0
+    return sum(line.startswith(f"sqlite3.OperationalError: {LOCKED}") for line in lines)
 
 
-def raw_loop(url: str, count: int, writers: int) -> tuple[float, int]:
+def raw_loop(url: str, count: int, writers: int, template: dict) -> tuple[float, int]:
     """Seconds to create `count` deployments with `writers` threads, and the refused (503/429) answers and dropped connections."""
     http = httpx.Client(base_url=url + "/", timeout=60, limits=httpx.Limits(max_connections=writers + 2))
     flow_id = http.post("flows/", json={"name": f"raw-{uuid.uuid4().hex[:8]}"}).json()["id"]
@@ -93,10 +98,7 @@ def raw_loop(url: str, count: int, writers: int) -> tuple[float, int]:
 
     def create(i: int) -> None:
         nonlocal refused
-        body = {"name": f"dep-{i:04d}", "flow_id": flow_id, "parameters": {"n": 1}, "tags": ["bench"],
-                "work_queue_name": "default", "path": "/opt/flows/bench", "entrypoint": "flow.py:main",
-                "schedules": [], "parameter_openapi_schema": {"title": "Parameters", "type": "object",
-                                                              "properties": {}}}
+        body = {**template, "name": f"dep-{i:04d}", "flow_id": flow_id}
         for attempt in range(30):
             try:
                 answer = http.post("deployments/", json=body)
@@ -127,7 +129,7 @@ def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
     root = tmp / flow
     for i in range(count):
         write_manifest(root, manifest(flow, f"dep-{i:04d}", schedules=[]))
-    seen = {"refused": 0, "creates": 0, "claims": 0, "requests": 0, "first": None, "last": None}
+    seen = {"refused": 0, "creates": 0, "claims": 0, "requests": 0, "first": None, "last": None, "body": None}
     lock = threading.Lock()
     original = httpx.HTTPTransport.handle_request
 
@@ -140,18 +142,29 @@ def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
             seen["refused"] += answer.status_code in (429, 503)
             seen["claims"] += request.method == "POST" and request.url.path == "/api/block_documents/"
             if create:
+                seen["body"] = seen["body"] or json.loads(request.content)
                 seen["creates"] += 1
                 seen["first"] = seen["first"] or started
                 seen["last"] = time.perf_counter()
         return answer
 
+    limiters = []
+
+    class Recording(applier_mod.WriteLimiter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            limiters.append(self)
+
     httpx.HTTPTransport.handle_request = counting
+    applier_mod.WriteLimiter = Recording
     try:
         started = time.perf_counter()
         report = reconciler.apply(root, api_url=url, source=flow, parallelism=parallelism)
         seen["seconds"] = time.perf_counter() - started
     finally:
         httpx.HTTPTransport.handle_request = original
+        applier_mod.WriteLimiter = Recording.__mro__[1]
+    seen["writers"] = limiters[0].history if limiters else []
     if report.exit_code != 0:
         raise RuntimeError(f"apply failed: {[r.message for r in report.results if r.status == 'failed'][:3]}")
     seen["create_seconds"] = seen["last"] - seen["first"]
@@ -166,10 +179,12 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         print(f"\n{name}: Prefect server at {handle.url} (started in {handle.startup_seconds:.1f}s), "
               f"{args.count} new deployments per run")
         print(f"  {'run':<28} {'seconds':>8} {'deps/s':>8} {'refused':>8} {'locked tracebacks':>18}")
+        # the raw loop sends the very body apply sends for such a manifest (taken from a one-deployment apply)
+        template = reconcile_apply(handle.url, 1, 1, tmp)["body"]
         results = {}
         for writers in (1, 2, 4):
             before = locked_in_log(handle.log_path)
-            seconds, refused = raw_loop(handle.url, args.count, writers)
+            seconds, refused = raw_loop(handle.url, args.count, writers, template)
             locked = locked_in_log(handle.log_path) - before
             results[writers] = seconds
             print(f"  {f'raw loop, {writers} writer(s)':<28} {seconds:8.2f} {args.count / seconds:8.1f} "
@@ -183,6 +198,9 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         print(f"  {'  of which its creates':<28} {seen['create_seconds']:8.2f} "
               f"{args.count / seen['create_seconds']:8.1f}")
         best = min(results, key=results.get)
+        steps = seen["writers"]
+        print(f"  writers the limiter chose: {' '.join(map(str, steps[:12]))}{' …' if len(steps) > 12 else ''} "
+              f"(final {steps[-1] if steps else '?'}, peak {max(steps) if steps else '?'})")
         print(f"  requests: {seen['requests']} in all, {seen['creates']} deployment creates, "
               f"{seen['claims']} block documents (ownership claims, inventory)")
         print(f"  ratio best raw ({best} writer(s)) / reconcile's creates: {results[best] / seen['create_seconds']:.2f}x"

@@ -181,12 +181,14 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         print(f"  {'run':<28} {'seconds':>8} {'deps/s':>8} {'refused':>8} {'locked tracebacks':>18}")
         # the raw loop sends the very body apply sends for such a manifest (taken from a one-deployment apply)
         template = reconcile_apply(handle.url, 1, 1, tmp)["body"]
-        results = {}
+        results, calm = {}, {}
         for writers in (1, 2, 4):
             before = locked_in_log(handle.log_path)
             seconds, refused = raw_loop(handle.url, args.count, writers, template)
             locked = locked_in_log(handle.log_path) - before
             results[writers] = seconds
+            if refused <= args.count // 100:    # no 503 storm: at most 1 % of the creates refused
+                calm[writers] = seconds
             print(f"  {f'raw loop, {writers} writer(s)':<28} {seconds:8.2f} {args.count / seconds:8.1f} "
                   f"{refused:8d} {locked:18d}")
         before = locked_in_log(handle.log_path)
@@ -206,6 +208,10 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         print(f"  ratio best raw ({best} writer(s)) / reconcile's creates: {results[best] / seen['create_seconds']:.2f}x"
               f"   (target >= 1.0)")
         print(f"  ratio best raw ({best} writer(s)) / whole apply:        {results[best] / seconds:.2f}x")
+        if calm and calm != results:
+            best = min(calm, key=calm.get)
+            print(f"  ratio best raw without a 503 storm ({best} writer(s)) / reconcile's creates: "
+                  f"{calm[best] / seen['create_seconds']:.2f}x")
     finally:
         prefect_server.stop_server(handle)
 

@@ -30,11 +30,11 @@ def start_cmd() -> None:
 
 @server_app.command("status")
 def status_cmd() -> None:
-    """Say whether the embedded server runs, and where; exit 0 if it does, 3 if not."""
+    """Say whether the embedded server runs, and where; exit 0 if it does, 1 if not."""
     running = embedded.status()
     if running is None:
         print(f"not running (state in {embedded.state_dir()})")
-        raise typer.Exit(3)
+        raise typer.Exit(1)
     print(f"running at {_describe(running)}")
 
 

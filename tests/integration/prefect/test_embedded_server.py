@@ -108,7 +108,7 @@ def test_the_next_command_reuses_the_server_and_server_stop_stops_it(tmp_path: P
     assert stopped.returncode == 0 and f"stopped the embedded Prefect server at {started['url']}" in stopped.stdout
     assert not _alive(started["pid"])
     status = _reconcile(["server", "status"], embedded_env, tmp_path)
-    assert status.returncode == 3 and "not running" in status.stdout, status
+    assert status.returncode == 1 and "not running" in status.stdout, status
 
 
 class _Impostor(BaseHTTPRequestHandler):
@@ -177,4 +177,4 @@ def test_the_server_stops_by_itself_when_idle(tmp_path: Path, embedded_env: dict
     assert not _alive(pid)
     assert not (Path(env["PREFECT_HOME"]) / "reconcile-server" / "server.json").exists()
     status = _reconcile(["server", "status"], env, tmp_path)
-    assert status.returncode == 3, status
+    assert status.returncode == 1, status

@@ -194,13 +194,13 @@ def _clean_env() -> dict:
     }
 
 
-def server_env(home: Path) -> dict:
-    """Environment for ``prefect server start``: private home and SQLite database."""
+def server_env(home: Path, database_url: Optional[str] = None) -> dict:
+    """Environment for ``prefect server start``: private home and SQLite database (or ``database_url``)."""
     env = _clean_env()
     env.update(
         {
             "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
             # In 2.20 this one flag also disables the telemetry service; there
             # is no separate PREFECT_API_SERVICES_TELEMETRY_ENABLED setting.
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -233,6 +233,7 @@ def start_server(
     home: os.PathLike | str,
     port: int,
     timeout: float = DEFAULT_START_TIMEOUT,
+    database_url: Optional[str] = None,
 ) -> ServerHandle:
     """Start ``prefect server start`` from ``venv`` and wait until it is healthy.
 
@@ -266,7 +267,7 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(home),
+            env=server_env(home, database_url),
             cwd=str(home),
             start_new_session=True,
         )

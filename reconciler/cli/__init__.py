@@ -9,6 +9,7 @@ from . import deployments  # noqa: F401,I001 - plan, apply, status, export
 from . import code  # noqa: F401 - build, check, schema
 from . import triggers  # noqa: F401 - hook, watch
 from . import serve  # noqa: F401 - serve
+from . import server  # noqa: F401 - server start, status, stop
 from .app import main
 
 __all__ = ["main"]

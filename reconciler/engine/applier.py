@@ -1,7 +1,7 @@
 """Plan → Prefect API: carry out the actions; a deployment with no change gets no write.
 
-Order: widen the inventory, upsert flows, create/update/adopt (bounded
-concurrency), delete last, narrow the inventory.  One failure does not stop the
+Order: widen the inventory, upsert flows, create/update/adopt (concurrent, as
+many at once as the server takes: see limiter), delete last, narrow the inventory.  One failure does not stop the
 others; each gets a Result, and a re-run converges.
 
 Within one update: new schedules are created before the PATCH and the old ones
@@ -26,6 +26,7 @@ from ..prefect.v2 import UPSERT_ONLY, V2Adapter
 from . import claims
 from . import inventory as inventory_store
 from .blockdocs import BlockIds
+from .limiter import WriteLimiter
 from .live import Live
 from .plans import Action, Plan
 from .report import FAILED, OK, Report, Result
@@ -40,7 +41,8 @@ class Applier:
         self.client = client
         self.live = live
         self.adapter = adapter
-        self.parallelism = max(1, parallelism)
+        self.parallelism = max(1, parallelism)   # the ceiling: the limiter finds what the server takes
+        self.limiter = WriteLimiter(self.parallelism)
         self.on_result = on_result
         self.blocks = BlockIds(client, live)
         self.flow_ids = dict(live.flows)
@@ -66,9 +68,14 @@ class Applier:
                                         f"not applied: the upload of {blocked[action.identity]} failed"))
         work = [a for a in work if a.identity not in blocked]
         self._ensure_flows([a for a in work if a.action == "create"])
-        with cf.ThreadPoolExecutor(self.parallelism) as pool:
-            for result in pool.map(self._guarded, work):
-                self._record(report, result)
+        retry = self.client.retry
+        retry.on_busy, told_before = self.limiter.on_busy, retry.on_busy
+        try:
+            with cf.ThreadPoolExecutor(self.parallelism) as pool:
+                for result in pool.map(self._limited, work):
+                    self._record(report, result)
+        finally:
+            retry.on_busy = told_before
         for action in plan.deletes:  # deletes last, one at a time; a deleted deployment's claim goes with it
             result = self._guarded(action)
             if result.status != FAILED:
@@ -97,6 +104,10 @@ class Applier:
     def _record(self, report: Report, result: Result) -> None:
         report.results.append(result)
         self.on_result(result)
+
+    def _limited(self, action: Action) -> Result:
+        with self.limiter.slot():
+            return self._guarded(action)
 
     def _guarded(self, action: Action) -> Result:
         before = self.client.writes

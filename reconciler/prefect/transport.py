@@ -39,6 +39,9 @@ class RetryTransport(httpx.BaseTransport):
         self.log = log
         self.sleep = sleep
         self.busy_budget = busy_budget  # seconds of 503 ("database is locked") retries per request
+        self.on_busy: Callable[[], None] = lambda: None  # told of every 503/429: the applier's limiter cuts its writers
+        self.sent = 0                   # requests sent, retries included
+        self._count_lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         busy_waited = 0.0
@@ -46,6 +49,8 @@ class RetryTransport(httpx.BaseTransport):
         while True:
             attempt += 1
             started = time.monotonic()
+            with self._count_lock:
+                self.sent += 1
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
@@ -56,6 +61,8 @@ class RetryTransport(httpx.BaseTransport):
                 self.sleep(self._backoff(attempt))
                 continue
             self._note(request, str(response.status_code), started)
+            if response.status_code in (429, 503):
+                self.on_busy()
             # A busy SQLite server refused before acting (503): keep trying for a while, not a count.
             busy = response.status_code == 503 and busy_waited < self.busy_budget
             if response.status_code not in RETRY_STATUS or (attempt >= self.attempts and not busy):
@@ -98,7 +105,8 @@ class RetryTransport(httpx.BaseTransport):
 
 
 def _idempotent(request: httpx.Request) -> bool:
-    """Safe to send twice: reads, PATCH/PUT/DELETE, and Prefect's upserts (deployments, flows).
+    """Safe to send twice: reads, PATCH/PUT/DELETE, Prefect's upserts (deployments, flows), and
+    `/deployments/{id}/schedule` (its runs carry idempotency keys: a second call adds none).
 
     429 and 503 are retried for every request: the server refused it before acting
     (SQLite's "database is locked" rolls the transaction back).
@@ -106,4 +114,4 @@ def _idempotent(request: httpx.Request) -> bool:
     if request.method != "POST":
         return True
     path = request.url.path.rstrip("/")
-    return path.endswith(("/filter", "/deployments", "/flows"))
+    return path.endswith(("/filter", "/deployments", "/flows", "/schedule"))

@@ -325,3 +325,19 @@ def test_cli_verbose_logs_every_request_to_stderr(monkeypatch, capsys, tmp_path)
     assert len(logged) == len(fake.requests)
     assert logged[0].startswith("GET /api/admin/version 200 ")
     assert not any(LOG_LINE.match(line) for line in out.splitlines())  # the log never mixes into stdout
+
+
+@pytest.mark.parametrize(("path", "sent"), [
+    ("deployments/", 2),                  # an upsert: sending it again is harmless
+    ("deployments/d1/schedule", 2),       # runs carry idempotency keys: a second call adds none
+    ("deployments/d1/schedules", 1),      # would add the schedule twice: the error is reported instead
+])
+def test_a_dropped_connection_repeats_a_post_only_when_repeating_is_harmless(path, sent):
+    dropped = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    script = Script(dropped, ok({"id": "d1"}))
+    client, _ = make_client(script)
+    try:
+        client.post(path, {"x": 1})
+    except Unreachable:
+        pass
+    assert len(script.seen) == sent

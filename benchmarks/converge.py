@@ -1,0 +1,240 @@
+"""Benchmark: converging N new deployments, next to the best of a raw create loop, on SQLite and PostgreSQL.
+
+For each database it starts a Prefect 2.20 server of its own (from
+.venvs/prefect-2.20; PostgreSQL from /usr/lib/postgresql/*/bin, run as the
+`postgres` user when this runs as root), then:
+- raw: a plain httpx `POST /api/deployments/` loop of N deployments at 1, 2 and 4
+  writers, each with the body apply sends for such a manifest (a 503/429 is
+  retried after a short jittered sleep, as any client must);
+- reconcile: `reconciler.apply()` of N new manifests with --parallelism 4 (the
+  ceiling; the write limiter picks the writer count).
+It prints seconds, deployments/s, refused requests (503/429) and the
+"database is locked" tracebacks the server logged during each run, and the
+ratios best-raw-seconds / reconcile-seconds, for apply's create phase (what the
+write limiter drives; ≥ 1.0 means as fast as the best raw loop) and for the
+whole apply, which also reads the live state and writes one ownership claim
+per new deployment (see README "Ownership"), about twice the raw loop's writes.
+Machines here are shared and noisy: compare ratios measured in the same run,
+not seconds.
+
+    python benchmarks/converge.py [--count 1000] [--databases sqlite,postgres] [--parallelism 4]
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import contextlib
+import glob
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator, Optional
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import prefect_server  # noqa: E402
+from integration.helpers import manifest, write_manifest  # noqa: E402
+
+import reconciler  # noqa: E402
+from reconciler.engine import applier as applier_mod  # noqa: E402
+
+LOCKED = "database is locked"
+
+
+@contextlib.contextmanager
+def postgres(tmp: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free port; yields the asyncpg URL of database `prefect`."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        raise SystemExit("PostgreSQL's initdb not found under /usr/lib/postgresql/*/bin")
+    bindir = Path(found[-1]).parent
+    data = tmp / "pgdata"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:           # initdb refuses root
+        os.chmod(tmp.parent, 0o755)     # the temporary directory is root's alone
+        shutil.chown(tmp, "postgres")
+        shutil.chown(data, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = prefect_server.free_port()
+    run = lambda *argv: subprocess.run([*as_user, *argv], check=True, stdout=subprocess.DEVNULL,  # noqa: E731
+                                       stderr=subprocess.STDOUT)
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(tmp / "pg.log"), "-w", "-o",
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+    try:
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "prefect")
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+
+
+def locked_in_log(log: Path) -> int:
+    """Tracebacks of "database is locked" (each ends in this one line) in the server's log so far."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return 0
+    return sum(line.startswith(f"sqlite3.OperationalError: {LOCKED}") for line in lines)
+
+
+def raw_loop(url: str, count: int, writers: int, template: dict) -> tuple[float, int]:
+    """Seconds to create `count` deployments with `writers` threads, and the refused (503/429) answers and dropped connections."""
+    http = httpx.Client(base_url=url + "/", timeout=60, limits=httpx.Limits(max_connections=writers + 2))
+    flow_id = http.post("flows/", json={"name": f"raw-{uuid.uuid4().hex[:8]}"}).json()["id"]
+    refused = 0
+    lock = threading.Lock()
+
+    def create(i: int) -> None:
+        nonlocal refused
+        body = {**template, "name": f"dep-{i:04d}", "flow_id": flow_id}
+        for attempt in range(30):
+            try:
+                answer = http.post("deployments/", json=body)
+            except httpx.TransportError:    # a connection the server dropped: the create is an upsert, repeat it
+                with lock:
+                    refused += 1
+                continue
+            if answer.status_code not in (429, 503):
+                answer.raise_for_status()
+                return
+            with lock:
+                refused += 1
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+        raise RuntimeError("the server stayed busy")
+
+    started = time.perf_counter()
+    with cf.ThreadPoolExecutor(writers) as pool:
+        list(pool.map(create, range(count)))
+    seconds = time.perf_counter() - started
+    http.close()
+    return seconds, refused
+
+
+def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
+    """`reconciler.apply()` of `count` new manifests: seconds in all and in its create phase (first
+    `POST /deployments/` sent to last answered), refused answers, and requests sent by kind."""
+    flow = f"bench-{uuid.uuid4().hex[:8]}"
+    root = tmp / flow
+    for i in range(count):
+        write_manifest(root, manifest(flow, f"dep-{i:04d}", schedules=[]))
+    seen = {"refused": 0, "creates": 0, "claims": 0, "requests": 0, "first": None, "last": None, "body": None}
+    lock = threading.Lock()
+    original = httpx.HTTPTransport.handle_request
+
+    def counting(self, request):       # sees every attempt the retry transport makes
+        started = time.perf_counter()
+        answer = original(self, request)
+        create = request.method == "POST" and request.url.path == "/api/deployments/"
+        with lock:
+            seen["requests"] += 1
+            seen["refused"] += answer.status_code in (429, 503)
+            seen["claims"] += request.method == "POST" and request.url.path == "/api/block_documents/"
+            if create:
+                seen["body"] = seen["body"] or json.loads(request.content)
+                seen["creates"] += 1
+                seen["first"] = seen["first"] or started
+                seen["last"] = time.perf_counter()
+        return answer
+
+    limiters = []
+
+    class Recording(applier_mod.WriteLimiter):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            limiters.append(self)
+
+    httpx.HTTPTransport.handle_request = counting
+    applier_mod.WriteLimiter = Recording
+    try:
+        started = time.perf_counter()
+        report = reconciler.apply(root, api_url=url, source=flow, parallelism=parallelism)
+        seen["seconds"] = time.perf_counter() - started
+    finally:
+        httpx.HTTPTransport.handle_request = original
+        applier_mod.WriteLimiter = Recording.__mro__[1]
+    seen["writers"] = limiters[0].history if limiters else []
+    if report.exit_code != 0:
+        raise RuntimeError(f"apply failed: {[r.message for r in report.results if r.status == 'failed'][:3]}")
+    seen["create_seconds"] = seen["last"] - seen["first"]
+    return seen
+
+
+def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp: Path) -> None:
+    venv = prefect_server.ensure_server_venv(REPO / ".venvs" / "prefect-2.20")
+    home = tmp / f"home-{name}"
+    handle = prefect_server.start_server(venv, home, prefect_server.free_port(), database_url=database_url)
+    try:
+        print(f"\n{name}: Prefect server at {handle.url} (started in {handle.startup_seconds:.1f}s), "
+              f"{args.count} new deployments per run")
+        print(f"  {'run':<28} {'seconds':>8} {'deps/s':>8} {'refused':>8} {'locked tracebacks':>18}")
+        # the raw loop sends the very body apply sends for such a manifest (taken from a one-deployment apply)
+        template = reconcile_apply(handle.url, 1, 1, tmp)["body"]
+        results, calm = {}, {}
+        for writers in (1, 2, 4):
+            before = locked_in_log(handle.log_path)
+            seconds, refused = raw_loop(handle.url, args.count, writers, template)
+            locked = locked_in_log(handle.log_path) - before
+            results[writers] = seconds
+            if refused <= args.count // 100:    # no 503 storm: at most 1 % of the creates refused
+                calm[writers] = seconds
+            print(f"  {f'raw loop, {writers} writer(s)':<28} {seconds:8.2f} {args.count / seconds:8.1f} "
+                  f"{refused:8d} {locked:18d}")
+        before = locked_in_log(handle.log_path)
+        seen = reconcile_apply(handle.url, args.count, args.parallelism, tmp)
+        locked = locked_in_log(handle.log_path) - before
+        seconds = seen["seconds"]
+        print(f"  {f'reconcile apply (ceiling {args.parallelism})':<28} {seconds:8.2f} {args.count / seconds:8.1f} "
+              f"{seen['refused']:8d} {locked:18d}")
+        print(f"  {'  of which its creates':<28} {seen['create_seconds']:8.2f} "
+              f"{args.count / seen['create_seconds']:8.1f}")
+        best = min(results, key=results.get)
+        steps = seen["writers"]
+        print(f"  writers the limiter chose: {' '.join(map(str, steps[:12]))}{' …' if len(steps) > 12 else ''} "
+              f"(final {steps[-1] if steps else '?'}, peak {max(steps) if steps else '?'})")
+        print(f"  requests: {seen['requests']} in all, {seen['creates']} deployment creates, "
+              f"{seen['claims']} block documents (ownership claims, inventory)")
+        print(f"  ratio best raw ({best} writer(s)) / reconcile's creates: {results[best] / seen['create_seconds']:.2f}x"
+              f"   (target >= 1.0)")
+        print(f"  ratio best raw ({best} writer(s)) / whole apply:        {results[best] / seconds:.2f}x")
+        if calm and calm != results:
+            best = min(calm, key=calm.get)
+            print(f"  ratio best raw without a 503 storm ({best} writer(s)) / reconcile's creates: "
+                  f"{calm[best] / seen['create_seconds']:.2f}x")
+    finally:
+        prefect_server.stop_server(handle)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--parallelism", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="reconcile-converge-") as tmp_name:
+        tmp = Path(tmp_name)
+        for name in args.databases.split(","):
+            if name == "sqlite":
+                bench("sqlite", None, args, tmp)
+            elif name == "postgres":
+                pg = tmp / "pg"
+                pg.mkdir()
+                with postgres(pg) as url:
+                    bench("postgres", url, args, tmp)
+            else:
+                raise SystemExit(f"unknown database {name!r}: sqlite or postgres")
+
+
+if __name__ == "__main__":
+    main()

@@ -77,7 +77,7 @@ def prepare(path: Path, options: Options) -> Prepared:
     cfg = loaded_config.config
     loaded = discover.load_all(root, cfg, strict=False)
     try:
-        wanted = desired_mod.resolve(loaded.manifests)
+        wanted = desired_mod.resolve(loaded.manifests, config_mod.bundle_directory(home, cfg))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
         raise ManifestErrors(loaded.errors + exc.errors) from None
     if loaded.errors:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ReconcileError
+from ..manifests import coderoot
 from ..manifests.confine import inside
-from ..manifests.discover import repository_root
 from ..manifests.manifest import Manifest
 from . import scan as flowscan
 
@@ -31,18 +31,13 @@ class Finding:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-def flow_file(manifest: Manifest, root: Path) -> tuple[Optional[Path], str]:
-    """The flow file an entrypoint names (relative to the manifest's directory, else to root)."""
-    entrypoint = manifest.spec.entrypoint or ""
-    file, _, function = entrypoint.rpartition(":")
-    for base in (manifest.path.parent, root):
-        candidate = (base / file)
-        try:
-            if candidate.is_file():
-                return candidate, function
-        except (OSError, ValueError):   # a name too long for the file system, a NUL: no such file
-            continue
-    return None, function
+def flow_file(manifest: Manifest) -> tuple[Optional[Path], str]:
+    """The flow file an entrypoint names, where Prefect finds it (manifests/coderoot.py), and the function;
+    (None, why) when it is found nowhere."""
+    code = coderoot.locate(manifest)
+    if code.flow_file is None:
+        return None, code.why or ""
+    return code.flow_file, (manifest.spec.entrypoint or "").rpartition(":")[2]
 
 
 def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[list[Finding], Optional[dict[str, Any]]]:
@@ -50,7 +45,6 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
     spec = manifest.spec
     where = lambda key: manifest.line_of(key)  # noqa: E731 - a short lookup
     found: list[Finding] = []
-    repo = repository_root(root)
     relative = spec.path and not posixpath.isabs(spec.path.replace("\\", "/"))
     if relative and not inside(spec.path, ".", follow_links=False):
         found.append(Finding(manifest.display, where("path"), "path", f"{spec.path!r} leaves the repository"))
@@ -62,14 +56,10 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"{spec.entrypoint!r} is not path/to/flow.py:function"))
         return found, None
-    file, function = flow_file(manifest, root)
+    file, function = flow_file(manifest)
     if file is None:
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
-                             f"the file says {spec.entrypoint!r}, but there is no such file"))
-        return found, None
-    if not inside(file, repo):
-        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
-                             f"{spec.entrypoint!r} leaves the repository"))
+                             f"the file says {spec.entrypoint!r}, but {function}"))
         return found, None
     try:
         info = flowscan.scan(file, function)

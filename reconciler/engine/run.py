@@ -92,6 +92,16 @@ def prepare(path: Path, options: Options) -> Prepared:
     return Prepared(root, cfg, wanted, source, notices, code)
 
 
+def code_roots(path: Path) -> list[Path]:
+    """The directories holding the code of the deployments under path (each one's code root), for a
+    trigger that watches files; [] when the manifests do not load (the run reports why)."""
+    try:
+        prepared = prepare(path, Options(skip_upload=True, say=lambda line: None))
+    except ReconcileError:
+        return []
+    return sorted({Path(d.bundle_dir) for d in prepared.desired if d.bundle_dir and not d.code_problem})
+
+
 def source_home(manifest: Path) -> Path:
     """The directory a lone manifest belongs to: the nearest one up to the repository's root that holds a
     reconcile.yaml, else the manifest's own directory (what `reconcile apply DIR` makes the source)."""

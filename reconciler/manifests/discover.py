@@ -81,8 +81,11 @@ def _yaml(name: str) -> bool:
 
 def looks_like_manifest(head: bytes) -> bool:
     """The first bytes of a file are a Prefect 2 deployment manifest's (build header, or marker + flow_name)."""
-    return _HEADER.search(head) is not None or (
-        _MARKER.search(head) is not None and _FLOW_NAME.search(head) is not None)
+    # the literal tests first: a regex anchored at line starts is tried at every byte, the search is not
+    if b"A complete description of a Prefect Deployment" in head and _HEADER.search(head) is not None:
+        return True
+    return (b"DO NOT EDIT BELOW THIS LINE" in head and b"flow_name" in head
+            and _MARKER.search(head) is not None and _FLOW_NAME.search(head) is not None)
 
 
 def _display(path: Path, root: Path) -> str:

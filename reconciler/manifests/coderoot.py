@@ -43,7 +43,8 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
     """The manifest's code root: `override` (reconcile.yaml's `bundle_root`) when given, else the nearest
     directory from the manifest's up to the repository root holding the entrypoint's file.
 
-    When there is no such file, or it leaves the repository (`..`, an absolute path, a symlink out of it),
+    An entrypoint that names no file (none at all, as Prefect 2.0 wrote them, or `package.module.function`)
+    keeps the manifest's own directory, as before.  When there is no such file, or it leaves the repository (`..`, an absolute path, a symlink out of it),
     the directory is the manifest's own (as before) and `problem` is the one-line error; whoever needs the
     code (an upload, `check`) raises it, a deployment whose code lives elsewhere does not care.
     """
@@ -52,8 +53,8 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
     base = override.resolve() if override is not None else own
     entrypoint = manifest.spec.entrypoint
     file = entrypoint_file(entrypoint)
-    if file is None:
-        return _missing(manifest, base, "it names no flow file (path/to/flow.py:function)")
+    if file is None:   # a Prefect 2.0 manifest (manifest_path, no entrypoint) or a module path: nothing to find
+        return CodeRoot(base, None)
     if posixpath.isabs(file) or (len(file) > 1 and file[1] == ":"):
         return _missing(manifest, base, (
             "it is an absolute path; Prefect resolves it relative to the code it downloads "

@@ -92,12 +92,18 @@ def test_a_directory_linked_from_outside_the_repository_is_refused(repo, tmp_pat
 @pytest.mark.parametrize("entrypoint, says", [
     ("../flows/etl.py:etl", "climbs out"),
     ("/srv/flows/etl.py:etl", "absolute path"),
-    ("etl", "names no flow file"),
 ])
 def test_entrypoints_that_cannot_be_inside_the_code_are_problems(repo, entrypoint, says):
     write(repo / "flows" / "etl.py")
     found = coderoot.locate(manifest_at(repo / "deployments" / "etl-deployment.yaml", entrypoint))
     assert not found.found and says in (found.problem or "")
+
+
+@pytest.mark.parametrize("entrypoint", [None, "flows.etl.etl"])
+def test_an_entrypoint_naming_no_file_keeps_the_manifests_directory_without_a_problem(repo, entrypoint):
+    # Prefect 2.0 wrote `manifest_path` and no entrypoint; a module path names no file to look for
+    found = coderoot.locate(manifest_at(repo / "deployments" / "etl-deployment.yaml", entrypoint))
+    assert (found.directory, found.found, found.problem) == (repo / "deployments", False, None)
 
 
 def test_bundle_root_overrides_the_search(repo):

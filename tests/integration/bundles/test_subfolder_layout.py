@@ -185,3 +185,22 @@ def test_the_pull_request_action_passes(layout, prefect_api_url):
     assert "✅ **check:** 1 manifest(s) match their flow code." in done.summary, done
     plan = json.loads(Path(done.outputs["plan-json"]).read_text(encoding="utf-8"))
     assert [a["action"] for a in plan["actions"]] == ["upload", "create"], plan
+
+
+def test_a_saved_plan_uploads_the_code_root_and_is_refused_once_the_flow_code_changed(layout, server):
+    saved = layout.tmp / "plan.json"
+    made = layout.rc("plan", "--out", str(saved))
+    assert made.returncode == 0, made
+    [upload] = upload_actions(json.loads(saved.read_text(encoding="utf-8")))
+    assert upload["bundle_dir"] == str(layout.repo.resolve())
+
+    layout.write_flow("v2")
+    stale = reconcile(layout.api_url, "apply", str(saved), cwd=layout.repo)
+    assert stale.returncode == 1 and "changed" in stale.stderr, stale
+    assert not layout.basepath.exists() and server.deployment(layout.flow, layout.name) is None
+
+    layout.write_flow("v1")
+    applied = reconcile(layout.api_url, "apply", str(saved), cwd=layout.repo)
+    assert applied.returncode == 0, applied
+    assert (layout.basepath / "flows" / "etl.py").read_bytes() == (layout.repo / "flows" / "etl.py").read_bytes()
+    assert server.deployment(layout.flow, layout.name)["entrypoint"] == "flows/etl.py:etl"

@@ -110,7 +110,7 @@ def outside(root: Path, code_roots: Iterable[Path]) -> tuple[Path, ...]:
     flows/ at the repository's root), outermost only."""
     base = (root if root.is_dir() else root.parent).resolve()
     extra = sorted({c.resolve() for c in code_roots if c.resolve() != base and base not in c.resolve().parents},
-                   key=lambda c: len(c.parts))
+                   key=lambda c: (len(c.parts), str(c)))
     out: list[Path] = []
     for c in extra:
         if not any(o == c or o in c.parents for o in out):

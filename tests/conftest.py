@@ -17,8 +17,10 @@ or the URL in ``RECONCILE_TEST_S3_ENDPOINT`` when that is set.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +41,59 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 import prefect_server  # noqa: E402  (tests/prefect_server.py)
+
+
+# What the user's own home holds for reconcile and Prefect: the demo's storage and embedded
+# server (~/.reconcile), Prefect's profiles and database (~/.prefect). No test may write there.
+_GUARDED = (".reconcile", ".prefect")
+_real_home: Path | None = None
+_home_before: dict[str, tuple[int, int]] = {}
+
+
+def _snapshot(home: Path) -> dict[str, tuple[int, int]]:
+    """Every path under the guarded folders of ``home`` with its size and mtime."""
+    seen: dict[str, tuple[int, int]] = {}
+    for name in _GUARDED:
+        top = home / name
+        if not top.exists():
+            continue
+        for path in [top, *top.rglob("*")]:
+            try:
+                stat = path.lstat()
+            except OSError:
+                continue
+            seen[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return seen
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run the whole session, and every process it starts, with HOME in a throwaway directory.
+
+    A test that expands ``~`` (a demo block's basepath, the embedded server's home, a Prefect
+    profile) then writes there and not into the user's home; ``pytest_sessionfinish`` checks
+    that the real home's ``.reconcile`` and ``.prefect`` were left exactly as they were."""
+    global _real_home, _home_before
+    if os.environ.get("RECONCILE_TEST_REAL_HOME"):      # a nested pytest inherits the guard
+        return
+    _real_home = Path.home()
+    _home_before = _snapshot(_real_home)
+    fake = Path(tempfile.mkdtemp(prefix="reconcile-test-home-"))
+    os.environ["RECONCILE_TEST_REAL_HOME"] = str(_real_home)
+    os.environ["HOME"] = str(fake)
+    os.environ.pop("PREFECT_HOME", None)
+    os.environ.pop("PREFECT_PROFILES_PATH", None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _real_home is None:
+        return
+    shutil.rmtree(os.environ["HOME"], ignore_errors=True)
+    after = _snapshot(_real_home)
+    changed = sorted(p for p in set(after) | set(_home_before) if after.get(p) != _home_before.get(p))
+    if changed:
+        shown = "\n  ".join(changed[:20])
+        print(f"\nerror: the tests wrote into the user's home ({len(changed)} paths):\n  {shown}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:

@@ -32,24 +32,39 @@ class Locations:
 def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dict[str, Bundle]) -> Locations:
     """Every location the bundles go to (each confined to its block's root) and the marker found there.
 
-    A `path` that leaves its block's root fails here, at plan time, before any write: one line per
-    manifest, naming its file and line.
+    Every problem fails here, at plan time, before any write, all of them at once: one line each, naming the
+    manifest's file and line (a `path` that leaves its block's root, a block that is no storage or lacks its
+    basepath or bucket, a storage that cannot be read); a location several manifests share is named once.
     """
-    confined(live, desired)
+    errors: list[ReconcileError] = list(_escapes(live, desired))
+    failed = {e.file for e in errors if isinstance(e, ManifestError)}
     out = Locations()
     secrets: dict[str, dict[str, Any]] = {}
     pending: list[tuple[Desired, storage_mod.Target]] = []
     for want in desired:
         bundle = bundles.get(want.identity)
-        if want.storage is None or bundle is None:
+        if want.storage is None or bundle is None or (want.manifest or want.identity) in failed:
             continue
-        target = target_of(client, live, want, secrets)
+        try:
+            target = target_of(client, live, want, secrets)
+        except ManifestError as exc:
+            errors.append(exc)
+            continue
+        except ReconcileError as exc:
+            errors.append(_located(want, exc))
+            continue
         if isinstance(target, storage_mod.ReadOnly):
             out.notices.append(f"{want.identity}: code comes from {target.describe()} ({want.storage.key}); nothing to upload")
             continue
         out.targets.setdefault(target.url, target)
         pending.append((want, target))
-    markers = _markers(list(out.targets.values()))
+    markers, unreadable = _markers(list(out.targets.values()))
+    for url, exc in sorted(unreadable.items()):
+        users = sorted((w for w, t in pending if t.url == url), key=lambda w: (w.manifest or w.identity))
+        others = len({w.manifest or w.identity for w in users}) - 1
+        errors.append(_located(users[0], exc, f" (and {others} other manifest(s) with this storage)" if others else ""))
+    if errors:
+        raise ManifestErrors(errors)
     for want, target in pending:
         out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
                                   bundles[want.identity], markers[target.url]))
@@ -60,7 +75,13 @@ def confined(live: Live, desired: list[Desired]) -> None:
     """Every deployment's storage `path` stays inside its block's root, with or without an upload (--skip-upload
     too): judged from the block as the server shows it (no secrets needed), one line per manifest naming
     its file and line."""
-    errors: list[ReconcileError] = []
+    errors = _escapes(live, desired)
+    if errors:
+        raise ManifestErrors(list(errors))
+
+
+def _escapes(live: Live, desired: list[Desired]) -> list[ManifestError]:
+    errors: list[ManifestError] = []
     for want in desired:
         ref = want.storage
         doc = live.named.get((ref.slug, ref.name)) if ref is not None and ref.name is not None else None
@@ -72,8 +93,12 @@ def confined(live: Live, desired: list[Desired]) -> None:
             errors.append(exc)
         except ReconcileError:
             pass   # not a storage reconcile uploads to: said when an upload is planned, never written to
-    if errors:
-        raise ManifestErrors(errors)
+    return errors
+
+
+def _located(want: Desired, exc: ReconcileError, more: str = "") -> ManifestError:
+    """A storage error, at the line of the manifest's `storage`."""
+    return ManifestError(want.manifest or want.identity, want.lines.get("storage", 1), 1, "storage", f"{exc}{more}")
 
 
 def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[str, dict[str, Any]]):
@@ -109,12 +134,21 @@ def _block_data(client: PrefectClient, live: Live, ref: BlockRef, cache: dict[st
     return cache[doc.id]
 
 
-def _markers(targets: list[storage_mod.Target]) -> dict[str, Optional[Marker]]:
+def _markers(targets: list[storage_mod.Target]) -> tuple[dict[str, Optional[Marker]], dict[str, ReconcileError]]:
+    """Each location's marker, read concurrently; and every location that could not be read (all of them)."""
     if not targets:
-        return {}
+        return {}, {}
+
+    def one(target: storage_mod.Target):
+        try:
+            return read_marker(target)
+        except ReconcileError as exc:
+            return exc
+
     with cf.ThreadPoolExecutor(min(8, len(targets))) as pool:
-        results = dict(zip((t.url for t in targets), pool.map(read_marker, targets)))
-    return results
+        results = dict(zip((t.url for t in targets), pool.map(one, targets)))
+    failed = {url: r for url, r in results.items() if isinstance(r, ReconcileError)}
+    return {url: r for url, r in results.items() if not isinstance(r, ReconcileError)}, failed
 
 
 def read_marker(target: storage_mod.Target) -> Optional[Marker]:

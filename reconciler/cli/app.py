@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import io
 import os
 import sys
 import tempfile
@@ -75,6 +76,46 @@ def _rewrite(argv: list[str]) -> list[str]:
     return argv
 
 
+def _usage_error(exc: Exception) -> Optional[int]:
+    """A mistyped command or option: its usage lines and exit 2 (a prompt aborted: exit 1); else None.
+
+    typer up to 0.23 (what Prefect 2.20 pins, so what the `server` extra installs) raises click's own
+    exceptions; typer 0.24+ raises copies under typer.exceptions.TyperException. Both are recognised:
+    pyproject.toml allows that whole range and the tests run the entry point under each."""
+    import click
+
+    if isinstance(exc, (typer.Abort, click.exceptions.Abort)):
+        return 1
+    usage = (click.exceptions.ClickException, *filter(None, [getattr(getattr(typer, "exceptions", None),
+                                                                     "TyperException", None)]))
+    if isinstance(exc, usage) and hasattr(exc, "show"):
+        shown = io.StringIO()
+        exc.show(file=shown)      # a mistyped name is the user's text: escaped like every stderr line
+        for line in shown.getvalue().rstrip("\n").split("\n"):
+            _say(line)
+        return int(getattr(exc, "exit_code", 2))
+    return None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+        try:
+            version = metadata.version("prefect-reconcile")
+        except metadata.PackageNotFoundError:   # run from a source tree that was never installed
+            version = "unknown"
+        print(f"reconcile {version}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """GitOps for Prefect deployments: make the Prefect API match the manifests in a directory."""
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _rewrite(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -95,12 +136,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         _say("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place a bug becomes exit 3 plus a log
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
+        usage = _usage_error(exc)
+        if usage is not None:
+            return usage
         where = _crash_log(traceback.format_exc())
         summary = " ".join(f"{type(exc).__name__}: {exc}".split())
         _say(f"internal error: {summary} ({where}; please report it)")

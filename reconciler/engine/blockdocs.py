@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from ..errors import ReconcileError
+from ..errors import NotFound, ReconcileError
 from ..manifests.blocks import BlockRef, content_hash
 from ..prefect.api import PrefectClient
+from .guards import how_to_register
 from .live import BlockDoc, Live
 
 
@@ -29,7 +30,7 @@ class BlockIds:
         if ref.name is not None:
             doc = self.live.named.get((ref.slug, ref.name))
             if doc is None:
-                raise ReconcileError(f"block {ref.slug}/{ref.name} not found on the server")
+                raise ReconcileError(f"block {ref.slug}/{ref.name} not found on the server at {self.client.api_url}")
             return doc.id
         with self._lock:  # one find-or-create per content, even with concurrent writers
             if ref.key not in self._anonymous:
@@ -53,7 +54,11 @@ class BlockIds:
         return self._create(ref)
 
     def _create(self, ref: BlockRef) -> str:
-        block_type = self.client.get(f"block_types/slug/{ref.slug}")
+        try:
+            block_type = self.client.get(f"block_types/slug/{ref.slug}")
+        except NotFound:   # checked at plan time; here only when the server lost it since
+            raise ReconcileError(f"block type {ref.slug!r} is not registered on the server at {self.client.api_url}; "
+                                 f"{how_to_register(ref.slug)}") from None
         schemas = self.client.post("block_schemas/filter", {
             "block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}, "limit": 50})
         if not schemas:

@@ -2,7 +2,8 @@
 
 Requests: the server version, every deployment (paged, 200 a page), their flows
 and the declared flows (one filter), the block documents the deployments point
-at and the named blocks the manifests name (two filters), and the reconciler's
+at and the named blocks the manifests name (two filters), the block types of blocks not found (one filter, only
+then), and the reconciler's
 own documents (inventories: one filter; the ownership claims of the declared and inventoried
 deployments: one filter).  Never one request per deployment.
 """
@@ -66,6 +67,7 @@ class Live:
     named: dict[tuple[str, str], BlockDoc]           # (slug, name) → document
     inventories: dict[str, Inventory]                # source → inventory
     work_pools: frozenset[str] = frozenset()         # the declared work pools that exist
+    unregistered: frozenset[str] = frozenset()       # block types the manifests use that the server does not know
     claims: dict[str, claims_mod.Claim] = field(default_factory=dict)   # identity → the source that owns it
 
     def block_key(self, doc_id: Optional[str]) -> Optional[str]:
@@ -128,6 +130,7 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
         if not doc.anonymous and doc.name:
             named[(doc.slug, doc.name)] = doc
 
+    unregistered = _unregistered(client, desired, blocks, named)
     pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
     work_pools = frozenset(p["name"] for p in client.paged("work_pools/filter", {"work_pools": {"name": {"any_": pools}}})) if pools else frozenset()
 
@@ -149,7 +152,27 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
     own = inventories.get(source) if source is not None else None
     claims = claims_mod.read(client, {d.identity for d in desired} | (own.deployments if own else frozenset()))
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims)
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims,
+                unregistered=unregistered)
+
+
+def _unregistered(client: PrefectClient, desired: list[Desired], blocks: dict[str, BlockDoc],
+                  named: dict[tuple[str, str], BlockDoc]) -> frozenset[str]:
+    """The block types a manifest uses that the server has not registered (one filter, and none when every block
+    is already there): the type of each named block not found, and of each anonymous block apply would create."""
+    present = {(doc.slug, content_hash(doc.data)) for doc in blocks.values() if doc.anonymous}
+    slugs = set()
+    for d in desired:
+        for ref in (d.infrastructure, d.storage):
+            if not isinstance(ref, BlockRef):
+                continue
+            if (ref.name is not None and (ref.slug, ref.name) not in named) or \
+                    (ref.name is None and (ref.slug, content_hash(ref.data or {})) not in present):
+                slugs.add(ref.slug)
+    if not slugs:
+        return frozenset()
+    known = {t.get("slug") for t in client.paged("block_types/filter", {"block_types": {"slug": {"any_": sorted(slugs)}}})}
+    return frozenset(slugs - known)
 
 
 def _named_refs(desired: list[Desired]) -> set[tuple[str, str]]:

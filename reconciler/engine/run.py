@@ -141,8 +141,7 @@ def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planne
     prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
     live = live_mod.read(client, prepared.desired, prepared.source)
     adapter = adapter_for(live.server_version)
-    checks.blocks_exist(prepared.desired, live)
-    checks.work_pools_exist(prepared.desired, live)
+    checks.server_objects_exist(prepared.desired, live)   # every missing block type, block and pool at once
     places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
     plan = diff_mod.diff(prepared.desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)

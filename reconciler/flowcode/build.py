@@ -177,7 +177,8 @@ def write(opts: BuildOptions, read_block: BlockReader, cwd: Path,
     text = writer.render(doc)
     if out.is_file():
         from ..manifests.refresh import keep_user_part
-        text = keep_user_part(out.read_text(encoding="utf-8"), text, str(out))
+        text = keep_user_part(out.read_text(encoding="utf-8"), text, str(out), version=doc["version"],
+                              force_version=opts.version is not None)
     manifest = parse(text.encode(), out, str(out))
     validate(manifest)  # the same validation plan does: schedules, parameters, …
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint", str(exc)))
         return found, None
     written = flowscan.manifest_schema(info.parameter_openapi_schema)   # as a manifest holds it
-    code = {"flow_name": info.flow_name, "parameter_openapi_schema": written}
+    code = {"flow_name": info.flow_name, "parameter_openapi_schema": written, "version": info.version}
     if spec.flow_name != info.flow_name:
         found.append(Finding(manifest.display, where("flow_name"), "flow_name",
                              f"the file says {spec.flow_name!r}, the code says {info.flow_name!r}"))

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, Optional, TextIO
+import ssl
+from typing import Any, Callable, Iterator, Optional, TextIO, Union
 
 import httpx
 
 from ..errors import AlreadyExists, ApiError, NotFound, Unreachable
+from . import connection
 from .transport import RetryTransport
 
 PAGE = 200  # the largest page Prefect's filter endpoints return
@@ -21,12 +23,15 @@ class PrefectClient:
         transport: Optional[httpx.BaseTransport] = None,
         log: Optional[TextIO] = None,
         timeout: float = 30.0,
+        verify: Union[ssl.SSLContext, bool, None] = None,   # None: Prefect's TLS settings (prefect.connection)
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.embedded = False  # set by the engine when it started the server itself
         self.writes = 0        # requests that change the server (not counting retries)
         # called with (method, path) before each write, may raise: the engine's lock refuses writes once its lease is lost
         self.before_write: Optional[Callable[[str, str], None]] = None
+        if transport is None:   # Prefect's TLS settings, as its own client honours them
+            transport = httpx.HTTPTransport(verify=connection.tls_verify() if verify is None else verify)
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
         if api_key:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from typing import Callable, Optional, TextIO
 
 import httpx
 
+from ..errors import printable
+
 RETRY_STATUS = {429, 502, 503, 504}
+_LOG_LOCK = threading.Lock()   # every client's log lines, whichever stream they go to
 
 
 class RetryTransport(httpx.BaseTransport):
@@ -81,9 +85,13 @@ class RetryTransport(httpx.BaseTransport):
             return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
     def _note(self, request: httpx.Request, outcome: str, started: float) -> None:
+        """One request, one line, written whole: concurrent requests never share a line."""
         if self.log is not None:
             ms = (time.monotonic() - started) * 1000
-            print(f"{request.method} {request.url.path} {outcome} {ms:.0f}ms", file=self.log)
+            line = printable(f"{request.method} {request.url.path} {outcome} {ms:.0f}ms") + "\n"
+            with _LOG_LOCK:   # one write of the whole line (print() writes the text and the newline apart)
+                self.log.write(line)
+                self.log.flush()
 
     def close(self) -> None:
         self.inner.close()

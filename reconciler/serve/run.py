@@ -14,6 +14,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from ..errors import ReconcileError
+from ..prefect.api import PrefectClient
 from . import config as config_mod
 from .app import create_app
 from .controller import Controller
@@ -71,10 +72,27 @@ def _bind(host: str, port: int) -> socket.socket:
         raise ReconcileError(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}") from None
 
 
+def _apis_answer(config: config_mod.ServeConfig) -> None:
+    """Each source's Prefect API answers (GET /admin/version, with its key), each URL asked once: a wrong URL
+    or key stops serve at start, not at its first run."""
+    answered: dict[tuple[str, Optional[str]], Optional[ReconcileError]] = {}
+    for source in config.sources:
+        where = (config_mod.api_url(source), config_mod.api_key(source))
+        if where not in answered:
+            answered[where] = None
+            try:
+                with PrefectClient(*where) as client:
+                    client.server_version()
+            except ReconcileError as exc:
+                answered[where] = exc
+        if answered[where] is not None:
+            raise ReconcileError(f"source {source.name}: {answered[where]}")
+
+
 def serve(config_path: Path, listen: Optional[str] = None, poll_interval: Optional[float] = None,
           self_heal: Optional[bool] = None) -> None:
-    """Check the configuration, the secret, each source's API URL and key, the work directory, and the port
-    (no network beyond binding it); only then start the workers and serve."""
+    """Check the configuration, the secret, each source's API URL and key (that the API answers), the work
+    directory, and the port; only then start the workers and serve."""
     config = config_mod.load(config_path)
     config = _overridden(config, {k: v for k, v in {"listen": listen, "poll_interval": poll_interval,
                                                    "self_heal": self_heal}.items() if v is not None})
@@ -83,6 +101,7 @@ def serve(config_path: Path, listen: Optional[str] = None, poll_interval: Option
         config_mod.api_url(source)
         config_mod.api_key(source)
     config_mod.workdir(config)
+    _apis_answer(config)
     host, port = config.host_port
     sock = _bind(host, port)
     state = State([s.name for s in config.sources], log=sys.stdout)

@@ -414,6 +414,12 @@ class FakePrefect:
             return 404, {"detail": "Block type not found"}
         return 200, self.block_types[slug]
 
+    # POST /block_types/filter
+    def _filter_block_types(self, body: Any) -> tuple[int, Any]:
+        body = body or {}
+        crit = dict(body.get("block_types") or {})
+        return _page(sorted((t for t in self.block_types.values() if _matches(t, crit)), key=lambda t: t["name"]), body)
+
     # POST /block_schemas/filter
     def _filter_block_schemas(self, body: Any) -> tuple[int, Any]:
         ids = (((body or {}).get("block_schemas") or {}).get("block_type_id") or {}).get("any_") or []
@@ -494,6 +500,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("PATCH", r"/deployments/([0-9a-f-]+)/schedules/([0-9a-f-]+)", "_patch_schedule"),
     ("DELETE", r"/deployments/([0-9a-f-]+)/schedules/([0-9a-f-]+)", "_delete_schedule"),
     ("GET", r"/block_types/slug/([^/]+)", "_block_type"),
+    ("POST", r"/block_types/filter", "_filter_block_types"),
     ("POST", r"/block_schemas/filter", "_filter_block_schemas"),
     ("POST", r"/block_documents/", "_create_block_document"),
     ("POST", r"/block_documents/filter", "_filter_block_documents"),

@@ -21,7 +21,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
 EXAMPLES = sorted((REPO_ROOT / "examples" / "github").glob("*.yml"))
-PLACEHOLDER = "<owner>/<repo>@v1"
+PLACEHOLDER = "<owner>/<repo>@main"
 
 
 def actionlint() -> str:

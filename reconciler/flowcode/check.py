@@ -32,16 +32,16 @@ class Finding:
 
 
 def flow_file(manifest: Manifest) -> tuple[Optional[Path], str]:
-    """The flow file an entrypoint names, where Prefect finds it (manifests/coderoot.py), and the function;
-    (None, why) when it is found nowhere."""
+    """The flow file an entrypoint names, where Prefect finds it (manifests/coderoot.py: the nearest directory
+    from the manifest's up to the repository root that holds it), and why not when it is found nowhere."""
     code = coderoot.locate(manifest)
-    if code.flow_file is None:
-        return None, code.why or ""
-    return code.flow_file, (manifest.spec.entrypoint or "").rpartition(":")[2]
+    return code.flow_file, code.why or ""
 
 
 def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[list[Finding], Optional[dict[str, Any]]]:
-    """Findings for one manifest, and what the code says (None when the code could not be read)."""
+    """Findings for one manifest, and what the code says (None when the code could not be read).
+
+    The flow file is found as Prefect finds it, from the manifest alone (`root` is no longer needed)."""
     spec = manifest.spec
     where = lambda key: manifest.line_of(key)  # noqa: E731 - a short lookup
     found: list[Finding] = []
@@ -56,11 +56,12 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"{spec.entrypoint!r} is not path/to/flow.py:function"))
         return found, None
-    file, function = flow_file(manifest)
+    file, why_not = flow_file(manifest)
     if file is None:
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
-                             f"the file says {spec.entrypoint!r}, but {function}"))
+                             f"the file says {spec.entrypoint!r}, but {why_not}"))
         return found, None
+    function = spec.entrypoint.rpartition(":")[2]
     try:
         info = flowscan.scan(file, function)
     except ReconcileError as exc:

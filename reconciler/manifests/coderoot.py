@@ -44,9 +44,10 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
     directory from the manifest's up to the repository root holding the entrypoint's file.
 
     An entrypoint that names no file (none at all, as Prefect 2.0 wrote them, or `package.module.function`)
-    keeps the manifest's own directory, as before.  When there is no such file, or it leaves the repository (`..`, an absolute path, a symlink out of it),
-    the directory is the manifest's own (as before) and `problem` is the one-line error; whoever needs the
-    code (an upload, `check`) raises it, a deployment whose code lives elsewhere does not care.
+    keeps the manifest's own directory, as before.  When there is no such file, or it leaves the repository
+    (`..`, an absolute path, a symlink out of it), the directory is the manifest's own too and `problem` is
+    the one-line error: whoever needs the code (an upload, `check`) reports it; a deployment whose code lives
+    elsewhere (`storage: null`, a git repository block) does not care.
     """
     own = manifest.path.parent.resolve()
     repo = repository_root(own)
@@ -77,7 +78,7 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
                                             f"{exc.resolved} (the flow file must be inside the repository)")
         return CodeRoot(directory, candidate)
     where = f"in {_shown(base)} (bundle_root)" if override is not None else (
-        f"in {_shown(own)} nor above it up to the repository root {_shown(repo)}")
+        f"in {_shown(own)} or a directory above it up to the repository root {_shown(repo)}")
     return _missing(manifest, base, f"there is no file {file} {where}; the code uploaded must hold the "
                                     "entrypoint, relative to the directory `prefect deployment build` ran in")
 

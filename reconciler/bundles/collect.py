@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..engine.desired import Desired
-from ..errors import ReconcileError
-from ..manifests.config import Config, bundle_directory
+from ..errors import ManifestErrors, ReconcileError
+from ..manifests.config import Config
 from ..manifests.confine import Escapes, confine
 from ..manifests.discover import repository_root
 from .bundle import Bundle, HashCache, collect
@@ -18,18 +18,23 @@ CACHE = Path(".reconcile") / "hash-cache.json"
 
 def collect_all(root: Path, config: Config, desired: Iterable[Desired],
                 cache: Optional[HashCache] = None) -> dict[str, Bundle]:
-    """identity → Bundle, for every deployment whose storage takes uploads."""
+    """identity → Bundle, for every deployment whose storage takes uploads.
+
+    Each bundle is its deployment's code root (`bundle_dir`: the directory its entrypoint is relative to,
+    or reconcile.yaml's `bundle_root`); one whose entrypoint is in none is an error, raised for all of them
+    before any file is read."""
     repo = repository_root(root)
+    uploading = [want for want in desired
+                 if want.storage is not None and want.storage.slug not in READ_ONLY and want.bundle_dir is not None]
+    missing = [ReconcileError(want.code_problem) for want in uploading if want.code_problem]
+    if missing:
+        raise ManifestErrors(missing)
     cache = cache or HashCache(repo / CACHE)
-    base = (root if root.is_dir() else root.parent).resolve()
-    shared = bundle_directory(base, config)   # reconcile.yaml's bundle_root, confined when it was loaded
     by_dir: dict[str, Bundle] = {}
     out: dict[str, Bundle] = {}
-    for want in desired:
-        if want.storage is None or want.storage.slug in READ_ONLY or want.bundle_dir is None:
-            continue
-        directory = in_repository(str(shared.resolve()) if shared else want.bundle_dir, repo,
-                                  want.manifest or want.identity)
+    for want in uploading:
+        assert want.bundle_dir is not None
+        directory = in_repository(want.bundle_dir, repo, want.manifest or want.identity)
         if directory not in by_dir:
             by_dir[directory] = collect(Path(directory), repo, cache, display=_display(Path(directory)))
         out[want.identity] = by_dir[directory]
@@ -67,7 +72,10 @@ def _display(directory: Path) -> str:
 
 
 def runtime_path(want: Desired, root: Path, runtime_root: str) -> str:
-    """For `storage: null`: where the code lives on the machine that runs it."""
+    """For `storage: null`: where the code lives on the machine that runs it (its code root, mapped from
+    the source's directory to runtime_root; a code root above the source's directory maps to runtime_root)."""
     base = (root if root.is_dir() else root.parent).resolve()
     rel = os.path.relpath(want.bundle_dir or base, base)
+    if rel == ".." or rel.startswith("../"):
+        rel = "."
     return runtime_root.rstrip("/") + ("" if rel == "." else "/" + Path(rel).as_posix())

@@ -1,4 +1,4 @@
-"""Manifests → Desired: each deployment as the API should hold it (pure, no I/O).
+"""Manifests → Desired: each deployment as the API should hold it (no I/O but finding the code root).
 
 Validation that needs no server happens here, for every manifest, before any
 write: duplicate identities, schedules, parameters against the flow's schema,
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import jsonschema
 
 from ..errors import ManifestError, ManifestErrors, ReconcileError
-from ..manifests import names, schedules
+from ..manifests import coderoot, names, schedules
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.manifest import BlockSpec, Manifest
 
@@ -36,7 +37,8 @@ class Desired:
     storage: Optional[BlockRef]
     lines: dict[str, int] = field(default_factory=dict)   # field → line in the manifest
     warnings: tuple[str, ...] = ()
-    bundle_dir: Optional[str] = field(default=None, compare=False)  # the manifest's directory: its code
+    bundle_dir: Optional[str] = field(default=None, compare=False)  # its code root (manifests/coderoot.py)
+    code_problem: Optional[str] = field(default=None, compare=False)  # why the entrypoint is not in bundle_dir
 
     def to_json(self, reveal: bool = False) -> dict[str, Any]:
         """Secrets masked as `(sensitive)` (manifests/secrets.py) unless reveal; a saved plan keeps their digests."""
@@ -63,8 +65,11 @@ class Desired:
         )
 
 
-def resolve(manifests: list[Manifest]) -> list[Desired]:
-    """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem."""
+def resolve(manifests: list[Manifest], bundle_root: Optional[Path] = None) -> list[Desired]:
+    """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem.
+
+    Each one's code is the directory its entrypoint is relative to (coderoot.locate), or `bundle_root`
+    (reconcile.yaml's) for all of them."""
     errors: list[ReconcileError] = []
     out: list[Desired] = []
     seen: dict[str, Manifest] = {}
@@ -77,7 +82,7 @@ def resolve(manifests: list[Manifest]) -> list[Desired]:
             continue
         seen[manifest.identity] = manifest
         try:
-            out.append(_one(manifest))
+            out.append(_one(manifest, bundle_root))
         except ManifestError as exc:
             errors.append(exc)
     if errors:
@@ -85,7 +90,7 @@ def resolve(manifests: list[Manifest]) -> list[Desired]:
     return out
 
 
-def _one(m: Manifest) -> Desired:
+def _one(m: Manifest, bundle_root: Optional[Path] = None) -> Desired:
     spec = m.spec
     for path, why in names.problems(spec):   # Prefect's name rules, and no text that would garble a plan
         raise m.error(path, why)
@@ -123,10 +128,11 @@ def _one(m: Manifest) -> Desired:
     for alias, key in (("schedule", "schedules"), ("job_variables", "infra_overrides")):
         if (alias,) in m.located.positions and key not in lines:
             lines[key] = m.line_of(alias)
+    code = coderoot.locate(m, bundle_root)
     return Desired(
         identity=m.identity, flow_name=spec.flow_name, name=spec.name, manifest=m.display,
         fields=fields, infrastructure=infrastructure, storage=storage, lines=lines,
-        warnings=tuple(warnings), bundle_dir=str(m.path.parent.resolve()),
+        warnings=tuple(warnings), bundle_dir=str(code.directory), code_problem=code.problem,
     )
 
 

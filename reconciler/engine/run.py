@@ -77,7 +77,7 @@ def prepare(path: Path, options: Options) -> Prepared:
     cfg = loaded_config.config
     loaded = discover.load_all(root, cfg, strict=False)
     try:
-        wanted = desired_mod.resolve(loaded.manifests)
+        wanted = desired_mod.resolve(loaded.manifests, config_mod.bundle_directory(home, cfg))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
         raise ManifestErrors(loaded.errors + exc.errors) from None
     if loaded.errors:
@@ -90,6 +90,16 @@ def prepare(path: Path, options: Options) -> Prepared:
     code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
     notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
     return Prepared(root, cfg, wanted, source, notices, code)
+
+
+def code_roots(path: Path) -> list[Path]:
+    """The directories holding the code of the deployments under path (each one's code root), for a
+    trigger that watches files; [] when the manifests do not load (the run reports why)."""
+    try:
+        prepared = prepare(path, Options(skip_upload=True, say=lambda line: None))
+    except ReconcileError:
+        return []
+    return sorted({Path(d.bundle_dir) for d in prepared.desired if d.bundle_dir and not d.code_problem})
 
 
 def source_home(manifest: Path) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import ReconcileError
+from ..manifests import coderoot
 from ..manifests.confine import inside
-from ..manifests.discover import repository_root
 from ..manifests.manifest import Manifest
 from . import scan as flowscan
 
@@ -31,26 +31,20 @@ class Finding:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-def flow_file(manifest: Manifest, root: Path) -> tuple[Optional[Path], str]:
-    """The flow file an entrypoint names (relative to the manifest's directory, else to root)."""
-    entrypoint = manifest.spec.entrypoint or ""
-    file, _, function = entrypoint.rpartition(":")
-    for base in (manifest.path.parent, root):
-        candidate = (base / file)
-        try:
-            if candidate.is_file():
-                return candidate, function
-        except (OSError, ValueError):   # a name too long for the file system, a NUL: no such file
-            continue
-    return None, function
+def flow_file(manifest: Manifest) -> tuple[Optional[Path], str]:
+    """The flow file an entrypoint names, where Prefect finds it (manifests/coderoot.py: the nearest directory
+    from the manifest's up to the repository root that holds it), and why not when it is found nowhere."""
+    code = coderoot.locate(manifest)
+    return code.flow_file, code.why or ""
 
 
 def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[list[Finding], Optional[dict[str, Any]]]:
-    """Findings for one manifest, and what the code says (None when the code could not be read)."""
+    """Findings for one manifest, and what the code says (None when the code could not be read).
+
+    The flow file is found as Prefect finds it, from the manifest alone (`root` is no longer needed)."""
     spec = manifest.spec
     where = lambda key: manifest.line_of(key)  # noqa: E731 - a short lookup
     found: list[Finding] = []
-    repo = repository_root(root)
     relative = spec.path and not posixpath.isabs(spec.path.replace("\\", "/"))
     if relative and not inside(spec.path, ".", follow_links=False):
         found.append(Finding(manifest.display, where("path"), "path", f"{spec.path!r} leaves the repository"))
@@ -62,15 +56,12 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"{spec.entrypoint!r} is not path/to/flow.py:function"))
         return found, None
-    file, function = flow_file(manifest, root)
+    file, why_not = flow_file(manifest)
     if file is None:
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
-                             f"the file says {spec.entrypoint!r}, but there is no such file"))
+                             f"the file says {spec.entrypoint!r}, but {why_not}"))
         return found, None
-    if not inside(file, repo):
-        found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
-                             f"{spec.entrypoint!r} leaves the repository"))
-        return found, None
+    function = spec.entrypoint.rpartition(":")[2]
     try:
         info = flowscan.scan(file, function)
     except ReconcileError as exc:

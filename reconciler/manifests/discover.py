@@ -20,6 +20,12 @@ from .config import Config, display_path
 from .manifest import Manifest, parse
 
 DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
+# Any other *.yaml / *.yml is a manifest when its first few KB say so (`prefect deployment build -o` takes
+# any name): Prefect's build header, or the `### DO NOT EDIT BELOW THIS LINE` marker plus a `flow_name` key.
+SNIFF_BYTES = 8192
+_HEADER = re.compile(rb"^### A complete description of a Prefect Deployment for flow", re.MULTILINE)
+_MARKER = re.compile(rb"^###\s*DO NOT EDIT BELOW THIS LINE\s*$", re.MULTILINE)
+_FLOW_NAME = re.compile(rb"^flow_name\s*:", re.MULTILINE)
 SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
 
 
@@ -41,7 +47,8 @@ def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
 
 
 def find(root: Path, config: Config) -> list[Path]:
-    """Manifest files under root, sorted; hidden and ignored directories are skipped."""
+    """Manifest files under root, sorted: those named like one (or matching `include`) and other YAML files
+    whose first few KB are a Prefect manifest's; hidden and ignored directories are skipped."""
     if root.is_file():
         return [root]
     if not root.is_dir():
@@ -59,12 +66,26 @@ def find(root: Path, config: Config) -> list[Path]:
             rel = (rel_dir / name).as_posix()
             if rel == CONFIG_FILENAME:
                 continue  # reconcile.yaml is the settings file, never a manifest
-            wanted = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
+            named = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
                 fnmatch.fnmatchcase(rel, p) for p in config.include
             )
-            if wanted and not ignore.match_file(rel):
-                found.add(Path(dirpath) / name)
+            if (named or _yaml(name)) and not ignore.match_file(rel):
+                if named or looks_like_manifest(files.head(Path(dirpath) / name, SNIFF_BYTES)):
+                    found.add(Path(dirpath) / name)
     return sorted(found)
+
+
+def _yaml(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) and not name.startswith(".")
+
+
+def looks_like_manifest(head: bytes) -> bool:
+    """The first bytes of a file are a Prefect 2 deployment manifest's (build header, or marker + flow_name)."""
+    # the literal tests first: a regex anchored at line starts is tried at every byte, the search is not
+    if b"A complete description of a Prefect Deployment" in head and _HEADER.search(head) is not None:
+        return True
+    return (b"DO NOT EDIT BELOW THIS LINE" in head and b"flow_name" in head
+            and _MARKER.search(head) is not None and _FLOW_NAME.search(head) is not None)
 
 
 def _display(path: Path, root: Path) -> str:

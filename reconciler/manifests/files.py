@@ -46,6 +46,21 @@ def read(path: Path, limit: int = MAX_BYTES) -> bytes:
         os.close(fd)
 
 
+def head(path: Path, size: int) -> bytes:
+    """At most the first `size` bytes of a regular file (b"" for anything else, or when it cannot be read):
+    enough to tell what a file is without reading all of it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, size) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ELOOP:
         return "a symlink loop (the link leads back to itself)"

@@ -18,7 +18,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator, Optional, TextIO
+from typing import Callable, Iterable, Iterator, Optional, Sequence, TextIO
 
 from ..engine import run as engine
 from ..errors import ManifestErrors, ReconcileError
@@ -55,15 +55,24 @@ def relevant(root: Path, path: str) -> bool:
     return True
 
 
-def describe(root: Path, batch: Iterable[tuple[object, str]], known: Optional[set[str]] = None) -> list[str]:
-    """`path (added|modified|deleted)` for each relevant path of a batch, sorted.
+def relevant_in(roots: Sequence[Path], path: str) -> bool:
+    """`relevant` judged against the watched directory holding path (the innermost), else the first."""
+    p = Path(path).resolve() if Path(path).is_absolute() else None
+    holding = [r for r in roots if p is not None and (p == r.resolve() or r.resolve() in p.parents)]
+    return relevant(max(holding, key=lambda r: len(r.resolve().parts)) if holding else roots[0], path)
+
+
+def describe(root: Path, batch: Iterable[tuple[object, str]], known: Optional[set[str]] = None,
+             also: Sequence[Path] = ()) -> list[str]:
+    """`path (added|modified|deleted)` for each relevant path of a batch, sorted (`also`: more watched
+    directories, the code roots outside root).
 
     `known` (the relevant files seen so far; kept up to date here) tells a new file from one an editor
     saved by renaming a temporary file over it, which watchfiles reports as added.
     """
     kinds: dict[str, set[str]] = {}
     for change, path in batch:
-        if relevant(root, path):
+        if relevant_in((root, *also), path):
             kinds.setdefault(str(Path(path).resolve()), set()).add(getattr(change, "name", str(change)))
     out = []
     for path, seen in sorted(kinds.items(), key=lambda item: _shown(root, item[0])):
@@ -82,17 +91,31 @@ def describe(root: Path, batch: Iterable[tuple[object, str]], known: Optional[se
     return out
 
 
-def scan(root: Path) -> set[str]:
-    """The relevant files under root now (resolved paths)."""
+def scan(root: Path, also: Sequence[Path] = ()) -> set[str]:
+    """The relevant files under root (and the directories `also`) now (resolved paths)."""
     base = root.resolve()
-    if base.is_file():
-        return {str(base)} if relevant(base.parent, str(base)) else set()
     found = set()
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in IGNORED_DIRS]
-        found.update(str(Path(dirpath) / name) for name in filenames
-                     if relevant(base, str(Path(dirpath) / name)))
+    if base.is_file():
+        found = {str(base)} if relevant(base.parent, str(base)) else set()
+    for top in [base] * base.is_dir() + [a.resolve() for a in also]:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in IGNORED_DIRS]
+            found.update(str(Path(dirpath) / name) for name in filenames
+                         if relevant(top, str(Path(dirpath) / name)))
     return found
+
+
+def outside(root: Path, code_roots: Iterable[Path]) -> tuple[Path, ...]:
+    """The code roots to watch besides root: those not inside it (a manifest in deployments/ whose code is in
+    flows/ at the repository's root), outermost only."""
+    base = (root if root.is_dir() else root.parent).resolve()
+    extra = sorted({c.resolve() for c in code_roots if c.resolve() != base and base not in c.resolve().parents},
+                   key=lambda c: (len(c.parts), str(c)))
+    out: list[Path] = []
+    for c in extra:
+        if not any(o == c or o in c.parents for o in out):
+            out.append(c)
+    return tuple(out)
 
 
 def _shown(root: Path, path: str) -> str:
@@ -116,6 +139,7 @@ class Session:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     now: Callable[[], dt.datetime] = dt.datetime.now
+    also: tuple[Path, ...] = ()     # code roots outside root, watched too
     runs: int = 0
     failed: int = 0                # runs that ended in an error (bad input, unreachable server, failed action)
 
@@ -157,12 +181,12 @@ def loop(session: Session, batches: Iterable[Iterable[tuple[object, str]]], stop
     if stop.is_set():
         return
     verb = "apply" if session.apply else "plan"
-    known = scan(session.root)
+    known = scan(session.root, session.also)
     session.run(f"watching {session.root} ({verb} on every change; Ctrl-C to stop)")
     for batch in batches:
         if stop.is_set():
             return
-        changed = describe(session.base, batch, known)
+        changed = describe(session.base, batch, known, session.also)
         if not changed:
             continue
         extra = f", and {len(changed) - MAX_NAMED} more" if len(changed) > MAX_NAMED else ""
@@ -179,9 +203,10 @@ def watch(path: Path, options: engine.Options, apply: bool = False, debounce_ms:
     stop = threading.Event()
     with _stop_on_signals(stop), engine.connect(options, _config_url(root, options)) as client:
         session = Session(root, options, client, apply=apply, colour=colour,
-                          out=out or sys.stdout, err=err or sys.stderr)
-        base = session.base.resolve()
-        batches = watchfiles.watch(root, watch_filter=lambda _change, p: relevant(base, p), step=debounce_ms,
+                          out=out or sys.stdout, err=err or sys.stderr, also=outside(root, engine.code_roots(root)))
+        roots = (session.base.resolve(), *session.also)
+        batches = watchfiles.watch(root, *session.also, watch_filter=lambda _change, p: relevant_in(roots, p),
+                                   step=debounce_ms,
                                    debounce=max(1600, 4 * debounce_ms), stop_event=stop, raise_interrupt=False,
                                    rust_timeout=500, yield_on_timeout=True)
         next(batches, None)     # the watcher is live from here: an edit made during the first plan is seen

@@ -47,6 +47,18 @@ def upload_manifest(flow: str, name: str, storage: dict[str, Any], path: Optiona
 # ----------------------------------------------------------------------------- local trees
 
 
+def with_flow_file(directory: Path, doc: dict[str, Any]) -> None:
+    """Write the flow file a manifest's entrypoint names, relative to directory, unless it exists: an upload
+    whose entrypoint is in no directory up to the repository root is refused."""
+    entrypoint = doc["below"].get("entrypoint") or ""
+    file, _, function = entrypoint.rpartition(":")
+    target = directory / file
+    if file and not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"from prefect import flow\n\n\n@flow\ndef {function}(n: int = 1, label: str = 'x'):\n"
+                          "    return n\n", encoding="utf-8")
+
+
 def write_tree(root: Path, files: dict[str, Union[str, bytes]]) -> None:
     for rel, content in files.items():
         target = root / rel
@@ -170,6 +182,8 @@ class Project:
         write_tree(self.root, files)
 
     def add_manifest(self, doc: dict[str, Any]) -> Path:
+        """The manifest, and its entrypoint's flow file when the test wrote none (an upload needs the code)."""
+        with_flow_file(self.root, doc)
         return write_manifest(self.root, doc)
 
     def run(self, command: str, *args: Any) -> Run:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from integration.helpers import Server, cli_env, reconcile, write_manifest
-from integration.upload_support import Project, block_ref, make_block, many_files, stored_files, upload_manifest
+from integration.upload_support import (Project, block_ref, make_block, many_files, stored_files, upload_manifest,
+                                        with_flow_file)
 
 SLUG = "local-file-system"
 
@@ -155,7 +156,9 @@ def test_a_pushed_commit_cannot_write_outside_the_storage_through_the_git_hook(s
     (work / "deployments").mkdir()
     (work / "deployments" / "authorized_keys").write_text("ssh-ed25519 AAAA attacker\n", encoding="utf-8")
     climb = os.path.relpath(home, basepath)        # ../home/.ssh
-    file = write_manifest(work / "deployments", upload_manifest(flow, "keys", storage, climb))
+    doc = upload_manifest(flow, "keys", storage, climb)
+    with_flow_file(work / "deployments", doc)
+    file = write_manifest(work / "deployments", doc)
     git("add", "-A")
     git("commit", "-q", "-m", "keys")
     out = git("push", "origin", "HEAD:refs/heads/main")

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from integration.helpers import Server, write_manifest
-from integration.upload_support import Project, block_ref, deployment_writes, make_block, many_files, upload_manifest
+from integration.upload_support import Project, block_ref, deployment_writes, make_block, many_files, upload_manifest, with_flow_file
 
 
 @pytest.fixture
@@ -99,7 +99,9 @@ def two_bundles_one_location(ctx: Ctx) -> tuple[dict, str]:
     other = ctx.project.root / "other"
     (other / "job.py").parent.mkdir(parents=True)
     (other / "job.py").write_text("X = 1\n", encoding="utf-8")
-    write_manifest(other, upload_manifest(ctx.project.flow, "other", storage, "code"))
+    doc = upload_manifest(ctx.project.flow, "other", storage, "code")
+    with_flow_file(other, doc)
+    write_manifest(other, doc)
     return storage, str(ctx.tmp / "storage" / "code")
 
 

@@ -78,8 +78,8 @@ def _uploaded(project: Local, files: dict[str, str]) -> None:
 def test_many_files_are_uploaded_once_and_a_converged_apply_touches_nothing(project, server):
     project.write(many_files(60))
     project.deployment("main")
-    local = bundle_files(project.root)           # 60 modules + the manifest itself
-    assert len(local) == 61
+    local = bundle_files(project.root)           # 60 modules + the manifest itself + its flow file
+    assert len(local) == 62
     total = sum(local.values())
 
     plan = project.plan()
@@ -89,11 +89,11 @@ def test_many_files_are_uploaded_once_and_a_converged_apply_touches_nothing(proj
     shown = parse_upload_line(lines[0])
     assert shown["storage"] == project.storage_key
     assert shown["path"] == project.path
-    assert shown["details"] == f"61 files changed, {human_size(total)}", plan
+    assert shown["details"] == f"62 files changed, {human_size(total)}", plan
     assert "1 bundle to upload" in plan.stdout, plan
 
     [action] = upload_actions(project.plan_json())
-    assert (action["files_changed"], action["files_removed"], action["bytes"]) == (61, 0, total)
+    assert (action["files_changed"], action["files_removed"], action["bytes"]) == (62, 0, total)
     assert action["deployments"] == [f"{project.flow}/main"]
     assert not project.basepath.exists(), "plan wrote to the storage"
 

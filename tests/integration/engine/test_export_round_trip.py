@@ -145,14 +145,22 @@ def test_plan_of_the_export_with_the_same_source_says_no_changes(examples):
     assert "No changes." in plan.stdout, plan
 
 
-def test_plan_of_an_export_with_code_storage_changes_no_deployment_but_uploads(examples):
+def test_plan_of_an_export_with_code_storage_refuses_to_upload_a_bundle_without_its_flow_code(examples):
+    # the code is not exported (the warning says so): uploading the manifest's directory would replace catfact's
+    # code at the storage location by a bundle without its entrypoint, so the plan stops at the entrypoint line
+    run = reconcile(examples.api_url, "plan", examples.exported_code, "--source", examples.code_source,
+                    cwd=examples.work)
+    assert run.returncode == 1, run
+    [error] = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert ": entrypoint: 'catfact.py:catfacts_flow': there is no file catfact.py in " in error, run
+    # with the code copied next to the manifest, it plans: the deployment unchanged, the code uploaded
+    [manifest] = list(examples.exported_code.rglob("*.yaml"))
+    shutil.copy(EXAMPLES / "catfact" / "catfact.py", manifest.parent / "catfact.py")
     plan = plan_json(examples.api_url, examples.exported_code, examples.code_source, examples.work)
     assert [(a["action"], a["changes"]) for a in deployment_actions(plan)] == [("noop", [])]
     assert plan["conflicts"] == [] and plan["inventory"]["before"] == plan["inventory"]["after"]
-    # the manifest's directory is catfact's code bundle now, so planning it uploads (what the warning says)
     [upload] = [a for a in plan["actions"] if a["action"] == "upload"]
     assert upload["storage"] == f"local-file-system/reconcile-examples-{examples.unique}"
-    assert "catfact.py" in upload["remove"]
 
 
 def test_plan_of_the_export_with_another_source_conflicts_with_the_owner(examples):

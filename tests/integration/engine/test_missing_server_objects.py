@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from integration.helpers import Server, manifest, reconcile, write_manifest
-from integration.upload_support import block_ref, make_block, write_tree
+from integration.upload_support import block_ref, make_block, with_flow_file, write_tree
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,9 @@ def test_a_missing_block_type_block_and_work_pool_are_all_reported_in_one_run(pr
     storage = {"basepath": "/tmp/nowhere", "_block_document_id": "4722ac30-ee78-4ec1-a15f-be22c536711f",
                "_block_document_name": f"gone-{unique}", "_is_anonymous": False,
                "block_type_slug": "local-file-system", "_block_type_slug": "local-file-system"}
-    both = write_manifest(root, manifest(flow, "both", storage=storage, work_pool_name=f"no-pool-{unique}"))
+    both_doc = manifest(flow, "both", storage=storage, work_pool_name=f"no-pool-{unique}")
+    with_flow_file(root, both_doc)        # the code an upload needs is there: only the server lacks things
+    both = write_manifest(root, both_doc)
     odd_type = f"it-unregistered-{unique}"
     infra = {"type": odd_type, "env": {}, "block_type_slug": odd_type, "_block_type_slug": odd_type}
     typed = write_manifest(root, manifest(flow, "typed", infrastructure=infra))

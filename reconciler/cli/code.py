@@ -95,16 +95,18 @@ def _reader(client: PrefectClient):
 
 
 def _load(path: Path):
+    """The manifests under path, and reconcile.yaml's `bundle_root` (None: each entrypoint's own code root)."""
     root = Path(path)
-    cfg = config_mod.load(root if root.is_dir() else root.parent).config
-    return root, discover.load_all(root, cfg)
+    home = root if root.is_dir() else root.parent
+    cfg = config_mod.load(home).config
+    return root, discover.load_all(root, cfg), config_mod.bundle_directory(home, cfg)
 
 
 def _refresh(path: Path) -> int:
-    root, loaded = _load(path)
+    root, loaded, bundle_root = _load(path)
     changed = 0
     for manifest in loaded.manifests:
-        findings, code = check_one(manifest, root if root.is_dir() else root.parent)
+        findings, code = check_one(manifest, root if root.is_dir() else root.parent, bundle_root=bundle_root)
         if code is None:
             for finding in findings:
                 _say(f"error: {finding}")
@@ -122,17 +124,17 @@ def check_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="Compare the parameter schema exactly.")] = False,
 ) -> None:
     """Fail when a manifest's generated part no longer matches its flow code (read, never imported)."""
-    root, loaded = _load(path)
+    root, loaded, bundle_root = _load(path)
     base = root if root.is_dir() else root.parent
     problems = 0
     for manifest in loaded.manifests:
-        findings, _ = check_one(manifest, base, strict)
+        findings, _ = check_one(manifest, base, strict, bundle_root)
         for finding in findings:
             _say(f"error: {finding}")
         problems += len(findings)
     if problems:
         _say(f"{problems} problem(s) in {len(loaded.manifests)} manifest(s); `reconcile build --refresh` rewrites "
-             "the generated parts from the code")
+             "the generated parts from the code (a missing flow file or function is yours to fix)")
         raise typer.Exit(1)
     print(f"{len(loaded.manifests)} manifest(s) match their flow code.")
 

@@ -97,8 +97,8 @@ def manifest_doc(dep: dict[str, Any], flow_name: str, blocks: dict[str, dict[str
         where = (f"storage {storage['_block_type_slug']}/{storage['_block_document_name']}"
                  if "_block_document_id" in storage else f"an anonymous {storage['_block_type_slug']} storage block")
         warnings.append(f"{identity}: its code is in {where} (path {dep.get('path')!r}) and is not "
-                        "exported; copy the code into the manifest's directory before `reconcile apply`, "
-                        "or the apply uploads that directory in its place")
+                        "exported; copy the code into the repository where its entrypoint names it before "
+                        "`reconcile apply`; until then apply refuses to upload")
     if dep.get("pull_steps"):
         warnings.append(f"{identity}: has pull steps (made by `prefect deploy`); the manifest format cannot "
                         "express them, so they are not exported")

@@ -31,14 +31,16 @@ class Finding:
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
 
 
-def flow_file(manifest: Manifest) -> tuple[Optional[Path], str]:
+def flow_file(manifest: Manifest, bundle_root: Optional[Path] = None) -> tuple[Optional[Path], str]:
     """The flow file an entrypoint names, where Prefect finds it (manifests/coderoot.py: the nearest directory
-    from the manifest's up to the repository root that holds it), and why not when it is found nowhere."""
-    code = coderoot.locate(manifest)
+    from the manifest's up to the repository root that holds it, or inside reconcile.yaml's `bundle_root`),
+    and why not when it is found nowhere."""
+    code = coderoot.locate(manifest, bundle_root)
     return code.flow_file, code.why or ""
 
 
-def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[list[Finding], Optional[dict[str, Any]]]:
+def check_one(manifest: Manifest, root: Path, strict: bool = False,
+              bundle_root: Optional[Path] = None) -> tuple[list[Finding], Optional[dict[str, Any]]]:
     """Findings for one manifest, and what the code says (None when the code could not be read).
 
     The flow file is found as Prefect finds it, from the manifest alone (`root` is no longer needed)."""
@@ -56,7 +58,7 @@ def check_one(manifest: Manifest, root: Path, strict: bool = False) -> tuple[lis
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"{spec.entrypoint!r} is not path/to/flow.py:function"))
         return found, None
-    file, why_not = flow_file(manifest)
+    file, why_not = flow_file(manifest, bundle_root)
     if file is None:
         found.append(Finding(manifest.display, where("entrypoint"), "entrypoint",
                              f"the file says {spec.entrypoint!r}, but {why_not}"))

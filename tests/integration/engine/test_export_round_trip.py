@@ -112,7 +112,7 @@ def examples(prefect_api_url, tmp_path_factory) -> Examples:
 def code_warning(examples: Examples) -> str:
     return (f"warning: {examples.flows['Cat Facts']}/catfact-hourly: its code is in storage "
             f"local-file-system/reconcile-examples-{examples.unique} (path 'catfact') and is not exported; copy the "
-            "code into the manifest's directory before `reconcile apply`, or the apply uploads that directory in its place")
+            "code into the repository where its entrypoint names it before `reconcile apply`; until then apply refuses to upload")
 
 
 def test_export_writes_one_file_per_deployment_and_says_so(examples):

@@ -206,8 +206,8 @@ def test_code_in_writable_storage_is_named_in_a_warning_and_a_git_repository_is_
     exported = export_all()
     assert [w for w in exported["named-blocks"].warnings] == [
         f"{flow_name()}/named-blocks: its code is in storage local-file-system/{block('local-file-system')['name']} "
-        "(path 'etl') and is not exported; copy the code into the manifest's directory before `reconcile apply`, "
-        "or the apply uploads that directory in its place"]
+        "(path 'etl') and is not exported; copy the code into the repository where its entrypoint names it before "
+        "`reconcile apply`; until then apply refuses to upload"]
     assert exported["from-github"].warnings == ()
     assert exported["anonymous-paused"].warnings == ()
 
@@ -215,8 +215,8 @@ def test_code_in_writable_storage_is_named_in_a_warning_and_a_git_repository_is_
 def test_code_in_anonymous_writable_storage_is_warned_about_too():
     warnings = export_all()["masked storage"].warnings
     assert f"{flow_name()}/masked storage: its code is in an anonymous s3 storage block (path 'x') and is not " \
-           "exported; copy the code into the manifest's directory before `reconcile apply`, or the apply uploads " \
-           "that directory in its place" in warnings
+           "exported; copy the code into the repository where its entrypoint names it before `reconcile apply`; " \
+           "until then apply refuses to upload" in warnings
 
 
 def test_a_deployment_without_infrastructure_gets_prefects_default_and_a_warning():

@@ -41,7 +41,12 @@ def _print_plan(plan: Plan, fmt: Format) -> None:
         sys.stdout.write(markdown.render_plan(plan))
     else:
         from ..render import text
-        sys.stdout.write(text.render_plan(plan, _colour()))
+        lines = text.plan_lines(plan, _colour())
+        while True:   # printed as made, a thousand lines at a time: a plan of 10,000 is never one string
+            chunk = [line + "\n" for _, line in zip(range(1000), lines)]
+            if not chunk:
+                break
+            sys.stdout.write("".join(chunk))
 
 
 @app.command("plan")

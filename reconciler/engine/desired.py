@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import jsonschema
 
@@ -63,19 +63,21 @@ class Desired:
         )
 
 
-def resolve(manifests: list[Manifest]) -> list[Desired]:
-    """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem."""
+def resolve(manifests: Iterable[Manifest]) -> list[Desired]:
+    """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem.
+
+    Each manifest is let go once resolved (the caller may hand them over one at a time)."""
     errors: list[ReconcileError] = []
     out: list[Desired] = []
-    seen: dict[str, Manifest] = {}
+    seen: dict[str, str] = {}    # identity → where it was first declared (file:line)
     for manifest in manifests:
         first = seen.get(manifest.identity)
         if first is not None:
             errors.append(manifest.error(("name",), (
                 f"deployment {manifest.identity!r} is also declared in "
-                f"{first.display}:{first.line_of('name')}; an identity (flow_name/name) may appear once")))
+                f"{first}; an identity (flow_name/name) may appear once")))
             continue
-        seen[manifest.identity] = manifest
+        seen[manifest.identity] = f"{manifest.display}:{manifest.line_of('name')}"
         try:
             out.append(_one(manifest))
         except ManifestError as exc:

@@ -77,7 +77,7 @@ def prepare(path: Path, options: Options) -> Prepared:
     cfg = loaded_config.config
     loaded = discover.load_all(root, cfg, strict=False)
     try:
-        wanted = desired_mod.resolve(loaded.manifests)
+        wanted = desired_mod.resolve(_handed_over(loaded.manifests))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
         raise ManifestErrors(loaded.errors + exc.errors) from None
     if loaded.errors:
@@ -90,6 +90,14 @@ def prepare(path: Path, options: Options) -> Prepared:
     code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
     notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
     return Prepared(root, cfg, wanted, source, notices, code)
+
+
+def _handed_over(items: list) -> Iterator:
+    """The list's items in order, each removed from it as it is handed over: a manifest is let go as
+    soon as its Desired is made, so 10,000 of them and their Desired values are never all held at once."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def source_home(manifest: Path) -> Path:

@@ -7,6 +7,7 @@ the format does not have are rejected, so a typo never passes silently.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ManifestError
-from . import paramschema, yamlpos
+from . import files, paramschema, yamlpos
 
 MARKER = "### DO NOT EDIT BELOW THIS LINE"
 
@@ -110,7 +111,7 @@ class Manifest:
     path: Path            # the file on disk
     display: str          # the path as printed (relative to the working directory when below it)
     spec: DeploymentFile
-    located: yamlpos.Located
+    located: yamlpos.Located     # where each value sits (its `data` is None: the values are in `spec`)
     marker_line: Optional[int]   # 1-based line of `### DO NOT EDIT BELOW THIS LINE`, if present
 
     @property
@@ -150,6 +151,8 @@ def parse(raw: bytes, path: Path, display: str) -> Manifest:
         spec = DeploymentFile.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, located) from None
+    # the spec holds the values: the Manifest keeps the positions, not a second copy of the document
+    located = dataclasses.replace(located, data=None)
     manifest = Manifest(path=path, display=display, spec=spec, located=located, marker_line=find_marker(raw))
     if spec.schedule is not None and spec.schedules:
         raise manifest.error(("schedule",), "set either `schedule` (Prefect < 2.19) or `schedules`, not both")

@@ -16,6 +16,7 @@ rest).  Anything beyond is one ManifestError line.
 """
 from __future__ import annotations
 
+import array
 import datetime as _dt
 import math
 import sys
@@ -67,7 +68,8 @@ class Positions(Mapping):
 
     def __init__(self, root: tuple[int, int], top: dict[str, int],
                  find_all: Callable[[], dict[Path, tuple[int, int]]]) -> None:
-        self._root, self._top, self._find_all = root, top, find_all
+        self._root, self._find_all = root, find_all
+        self._keys, self._marks = tuple(top), array.array("Q", top.values())   # a few bytes a key, not a dict
         self._all: Optional[dict[Path, tuple[int, int]]] = None
 
     def _every(self) -> dict[Path, tuple[int, int]]:
@@ -77,12 +79,14 @@ class Positions(Mapping):
 
     def __getitem__(self, path: Path) -> tuple[int, int]:
         if len(path) == 1:      # every top-level key written in the file is in `top`
-            return divmod(self._top[path[0]], _COLS)
+            if path[0] not in self._keys:
+                raise KeyError(path)
+            return divmod(self._marks[self._keys.index(path[0])], _COLS)
         return self._root if path == () else self._every()[path]
 
     def __contains__(self, path: object) -> bool:
         if isinstance(path, tuple) and len(path) <= 1:
-            return not path or path[0] in self._top
+            return not path or path[0] in self._keys
         return path in self._every()
 
     def __iter__(self) -> Iterator[Path]:
@@ -121,8 +125,12 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def load(text: str | bytes, file: str) -> Located:
-    """Parse one YAML document; raise ManifestError with the position on any problem."""
+def load(text: str | bytes, file: str, reread: Optional[Callable[[], str | bytes]] = None) -> Located:
+    """Parse one YAML document; raise ManifestError with the position on any problem.
+
+    `reread` gives the same text again (read from its file) when a position below the top level is
+    asked for, so that the text need not be kept meanwhile; if it is no longer the same text, such
+    a position is its top-level key's."""
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise ManifestError(file, 1, 1, None, f"the file is {size} bytes, over the {MAX_BYTES} bytes "
@@ -133,10 +141,23 @@ def load(text: str | bytes, file: str) -> Located:
     top: dict[str, int] = {}
     data = _Builder(file, loader, top).build(root, (), 0, True)
 
+    digest = hash(text) if reread is not None else 0
+    kept = text if reread is None else None
+    del text
+
     def find_all() -> dict[Path, tuple[int, int]]:   # the same text, built again noting every path
-        again, node = _compose(text, file)
-        every: dict[Path, tuple[int, int]] = {(): _mark(node)}
-        _Builder(file, again, every, deep=True).build(node, (), 0, True)
+        again = kept
+        if again is None:
+            try:
+                again = reread() if reread is not None else None
+            except Exception:   # noqa: BLE001 - gone or unreadable now: only the top-level positions are known
+                again = None
+            if again is None or hash(again) != digest:
+                return {}
+        loader, node = _compose(again, file)
+        every: dict[Path, tuple[int, int]] = {(): _mark(node)} if node is not None else {}
+        if node is not None:
+            _Builder(file, loader, every, deep=True).build(node, (), 0, True)
         return every
 
     return Located(file, data, Positions(_mark(root), top, find_all))

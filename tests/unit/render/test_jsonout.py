@@ -57,3 +57,14 @@ def test_cli_plan_json_is_the_golden_plan_json(monkeypatch, capsys, tmp_path):
 
     assert same(out) == same(golden)
     assert saved.read_text(encoding="utf-8") == out     # the saved plan is the printed one
+
+
+def test_cli_plan_text_is_the_golden_plan_text(monkeypatch, capsys, tmp_path):
+    """The text form, printed a thousand lines at a time, is still exactly the rendered plan."""
+    pf.route_default_transport(monkeypatch, every_kind_fake())
+    root = pf.write_manifests(tmp_path, every_kind_docs())
+    cli.main(["plan", str(root), "--api-url", pf.API_URL, "--source", pf.SOURCE])
+    out = capsys.readouterr().out
+    golden = (GOLDEN / "plan.txt").read_text(encoding="utf-8")
+    manifests = re.compile(re.escape(str(root)) + r"[^ )]*?/")
+    assert manifests.sub("", out) == manifests.sub("", golden)

@@ -18,7 +18,6 @@ from ..bundles.storage import Target
 from ..errors import ManifestErrors, ReconcileError
 from ..manifests import config as config_mod
 from ..manifests import discover
-from ..prefect import embedded as server
 from ..prefect.api import PrefectClient
 from ..prefect.connection import resolve
 from ..prefect.v2 import adapter_for
@@ -118,6 +117,7 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
     target = resolve(options.api_url, config_url)
     log: Optional[TextIO] = sys.stderr if options.verbose else None
     if target.api_url is None:
+        from ..prefect import embedded as server   # only without a server to talk to
         with server.embedded(options.say) as url:
             with PrefectClient(url, log=log) as client:
                 client.embedded = True

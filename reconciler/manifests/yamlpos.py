@@ -289,6 +289,15 @@ class _Builder:
         return out
 
     def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        known = _SCALAR_VALUES.get((node.tag, node.value), _UNKNOWN)
+        if known is not _UNKNOWN:   # `null`, `true`, `0`, `3600` ... are in every manifest: made once
+            return known
+        value = self.make_scalar(node, path)
+        if len(node.value) <= 32 and len(_SCALAR_VALUES) < 4096:
+            _SCALAR_VALUES[(node.tag, node.value)] = value
+        return value
+
+    def make_scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         if node.tag not in _SCALARS:
             if node.tag != _YAML + "value" and node.tag != _MERGE:
                 raise self.fail(node, path, _tag_message(node.tag))
@@ -303,6 +312,10 @@ class _Builder:
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(node, path, f"invalid value: {node.value!r} is not a JSON number")
         return value
+
+
+_UNKNOWN = object()
+_SCALAR_VALUES: dict[tuple[str, str], Any] = {}   # (tag, text) → the value a scalar that passed makes (immutable)
 
 
 def _json_key(key: Any) -> Any:

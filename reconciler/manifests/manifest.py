@@ -16,7 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ManifestError
-from . import files, paramschema, yamlpos
+from . import paramschema, yamlpos
 
 MARKER = "### DO NOT EDIT BELOW THIS LINE"
 

@@ -125,12 +125,8 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def load(text: str | bytes, file: str, reread: Optional[Callable[[], str | bytes]] = None) -> Located:
-    """Parse one YAML document; raise ManifestError with the position on any problem.
-
-    `reread` gives the same text again (read from its file) when a position below the top level is
-    asked for, so that the text need not be kept meanwhile; if it is no longer the same text, such
-    a position is its top-level key's."""
+def load(text: str | bytes, file: str) -> Located:
+    """Parse one YAML document; raise ManifestError with the position on any problem."""
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise ManifestError(file, 1, 1, None, f"the file is {size} bytes, over the {MAX_BYTES} bytes "
@@ -141,23 +137,10 @@ def load(text: str | bytes, file: str, reread: Optional[Callable[[], str | bytes
     top: dict[str, int] = {}
     data = _Builder(file, loader, top).build(root, (), 0, True)
 
-    digest = hash(text) if reread is not None else 0
-    kept = text if reread is None else None
-    del text
-
     def find_all() -> dict[Path, tuple[int, int]]:   # the same text, built again noting every path
-        again = kept
-        if again is None:
-            try:
-                again = reread() if reread is not None else None
-            except Exception:   # noqa: BLE001 - gone or unreadable now: only the top-level positions are known
-                again = None
-            if again is None or hash(again) != digest:
-                return {}
-        loader, node = _compose(again, file)
-        every: dict[Path, tuple[int, int]] = {(): _mark(node)} if node is not None else {}
-        if node is not None:
-            _Builder(file, loader, every, deep=True).build(node, (), 0, True)
+        again, node = _compose(text, file)
+        every: dict[Path, tuple[int, int]] = {(): _mark(node)}
+        _Builder(file, again, every, deep=True).build(node, (), 0, True)
         return every
 
     return Located(file, data, Positions(_mark(root), top, find_all))

@@ -10,14 +10,27 @@ line, the message the CLI prints) on bad input or an unreachable server.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-from .engine.plans import Plan
-from .engine.report import Report
 from .errors import ReconcileError
+
+if TYPE_CHECKING:
+    from .engine.plans import Plan
+    from .engine.report import Report
 
 __all__ = ["plan", "apply", "Plan", "Report", "ReconcileError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`reconciler.Plan` and `reconciler.Report`, loaded when first asked for: `reconcile --help` does not need them."""
+    if name == "Plan":
+        from .engine.plans import Plan
+        return Plan
+    if name == "Report":
+        from .engine.report import Report
+        return Report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def plan(path: Union[str, Path] = ".", *, api_url: Optional[str] = None, source: Optional[str] = None,
@@ -34,6 +47,7 @@ def apply(path_or_plan: Union[str, Path, Plan] = ".", *, api_url: Optional[str] 
     """Make the server match a directory of manifests, or apply a saved plan (a file or a Plan)."""
     from .engine import run as engine
     from .engine import saved
+    from .engine.plans import Plan
     options = engine.Options(api_url=api_url, source=source, allow_deletes=allow_deletes,
                              max_deletes=max_deletes, allow_empty=allow_empty, lock_timeout=lock_timeout,
                              parallelism=parallelism, verbose=verbose, **extra)

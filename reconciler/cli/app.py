@@ -8,13 +8,15 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from typing_extensions import Annotated
 
-from ..engine import run as engine
 from ..errors import ManifestErrors, ReconcileError, printable
+
+if TYPE_CHECKING:
+    from ..engine.run import Options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="GitOps for Prefect deployments: make the Prefect API match the manifests in a directory.")
@@ -49,8 +51,9 @@ def _say(line: str) -> None:
     print(printable(line), file=sys.stderr)
 
 
-def _options(**kwargs) -> engine.Options:
-    return engine.Options(say=_say, **kwargs)
+def _options(**kwargs) -> Options:
+    from ..engine.run import Options   # here, not above: `reconcile --help` starts without the engine
+    return Options(say=_say, **kwargs)
 
 
 

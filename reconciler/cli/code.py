@@ -1,24 +1,20 @@
-"""Commands that read flow code (never import it): build, check, and the manifest JSON Schema."""
+"""Commands that read flow code (never import it): build, check, and the manifest JSON Schema.
+
+What a command needs is imported inside it, so `reconcile --help` starts without the engine.
+"""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from typing_extensions import Annotated
 
-from ..engine import desired as desired_mod
-from ..engine import run as engine
-from ..errors import ManifestErrors, ReconcileError
-from ..flowcode import build as build_mod
-from ..flowcode import scan as flowscan
-from ..flowcode.check import check_one
-from ..manifests import config as config_mod
-from ..manifests import discover, refresh
-from ..manifests import schema as manifest_schema
-from ..prefect.api import PrefectClient
 from .app import _options, _say, app
+
+if TYPE_CHECKING:
+    from ..prefect.api import PrefectClient
 
 
 @app.command("build")
@@ -48,6 +44,9 @@ def build_cmd(
     api_url: Annotated[Optional[str], typer.Option("--api-url")] = None,
 ) -> None:
     """Write a manifest from a flow file, as `prefect deployment build` does, without importing the code."""
+    from ..engine import run as engine
+    from ..errors import ReconcileError
+    from ..flowcode import build as build_mod
     if refresh_:
         raise typer.Exit(_refresh(Path(entrypoint or ".")))
     if not entrypoint or not name:
@@ -77,16 +76,18 @@ def build_cmd(
 
 
 def _validate(manifest) -> None:
+    from ..engine import desired as desired_mod
     desired_mod.resolve([manifest])
 
 
 def _no_api(slug: str, name: str) -> dict:
+    from ..errors import ReconcileError
     raise ReconcileError("internal: no API for a block lookup")  # pragma: no cover - guarded by needs_api
 
 
 def _reader(client: PrefectClient):
     def read(slug: str, name: str) -> dict:
-        from ..errors import NotFound
+        from ..errors import NotFound, ReconcileError
         try:
             return client.get(f"block_types/slug/{slug}/block_documents/name/{name}")
         except NotFound:
@@ -96,6 +97,8 @@ def _reader(client: PrefectClient):
 
 def _load(path: Path):
     """The manifests under path, and reconcile.yaml's `bundle_root` (None: each entrypoint's own code root)."""
+    from ..manifests import config as config_mod
+    from ..manifests import discover
     root = Path(path)
     home = root if root.is_dir() else root.parent
     cfg = config_mod.load(home).config
@@ -103,6 +106,8 @@ def _load(path: Path):
 
 
 def _refresh(path: Path) -> int:
+    from ..flowcode.check import check_one
+    from ..manifests import refresh
     root, loaded, bundle_root = _load(path)
     changed = 0
     for manifest in loaded.manifests:
@@ -124,6 +129,7 @@ def check_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="Compare the parameter schema exactly.")] = False,
 ) -> None:
     """Fail when a manifest's generated part no longer matches its flow code (read, never imported)."""
+    from ..flowcode.check import check_one
     root, loaded, bundle_root = _load(path)
     base = root if root.is_dir() else root.parent
     problems = 0
@@ -144,6 +150,7 @@ def schema_cmd(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Print the JSON Schema of a deployment manifest (for editors and CI)."""
+    from ..manifests import schema as manifest_schema
     if output is None:
         sys.stdout.write(manifest_schema.text())
     else:
@@ -151,4 +158,4 @@ def schema_cmd(
         print(f"wrote {output}")
 
 
-__all__ = ["build_cmd", "check_cmd", "schema_cmd", "ManifestErrors", "flowscan"]
+__all__ = ["build_cmd", "check_cmd", "schema_cmd"]

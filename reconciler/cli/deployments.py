@@ -1,22 +1,17 @@
-"""plan, apply, status, export: the commands that read or change the server.  No logic of their own."""
+"""plan, apply, status, export: the commands that read or change the server.  No logic of their own.
+
+The engine and the renderers are imported inside each command, so `reconcile --help` (and every other
+command) starts without loading them.
+"""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from typing_extensions import Annotated
 
-from ..engine import guards
-from ..engine import run as engine
-from ..engine import saved
-from ..engine import status as status_mod
-from ..engine.plans import Plan
-from ..errors import ReconcileError
-from ..render import markdown, text
-from ..render import status as status_text
 from .app import (
     ConflictsOpt,
     ExitOpt,
@@ -32,16 +27,26 @@ from .app import (
     _say,
     app,
 )
-from .progress import progress
+
+if TYPE_CHECKING:
+    from ..engine.plans import Plan
 
 
 def _print_plan(plan: Plan, fmt: Format) -> None:
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(plan.to_json(), indent=2, default=str) + "\n")
+        from ..render import jsonout
+        jsonout.write(plan.to_json(lazy=True), sys.stdout)
     elif fmt is Format.markdown:
+        from ..render import markdown
         sys.stdout.write(markdown.render_plan(plan))
     else:
-        sys.stdout.write(text.render_plan(plan, _colour()))
+        from ..render import text
+        lines = text.plan_lines(plan, _colour())
+        while True:   # printed as made, a thousand lines at a time: a plan of 10,000 is never one string
+            chunk = [line + "\n" for _, line in zip(range(1000), lines)]
+            if not chunk:
+                break
+            sys.stdout.write("".join(chunk))
 
 
 @app.command("plan")
@@ -57,10 +62,15 @@ def plan_cmd(
     allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Show what apply would change (Terraform-style). Alias: reconcile --dry-run."""
+    from ..engine import guards
+    from ..engine import run as engine
+    from ..errors import ReconcileError
     plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload,
                                            allow_conflicts=allow_conflicts))
     if out is not None:
-        out.write_text(plan.dumps(), encoding="utf-8")
+        from ..render import jsonout
+        with out.open("w", encoding="utf-8") as saved_plan:   # what plan.dumps() says, written as it is made
+            jsonout.write(plan.to_json(lazy=True), saved_plan)
         _say(f"plan saved to {out}; apply it with: reconcile apply {out}")
     _print_plan(plan, fmt)
     if plan.conflicts and not plan.leave_conflicts:
@@ -87,6 +97,10 @@ def apply_cmd(
     allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Make the server match the manifests (or apply a saved plan exactly). Does not prompt."""
+    from ..engine import run as engine
+    from ..engine import saved
+    from ..render import jsonout, text
+    from .progress import progress
     if dry_run:
         plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose, skip_upload, allow_conflicts)
         return
@@ -99,7 +113,7 @@ def apply_cmd(
         else:
             report = engine.apply_path(path, options)
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+        jsonout.write(report.to_json(), sys.stdout)
     else:
         if report.results:
             sys.stdout.write(text.render_plan(report.plan, _colour()))
@@ -123,6 +137,11 @@ def status_cmd(
     skip_upload: SkipUploadOpt = False,
 ) -> None:
     """Per deployment: in sync, drifted, missing, unmanaged (or orphaned, conflict)."""
+    import json
+
+    from ..engine import run as engine
+    from ..engine import status as status_mod
+    from ..render import status as status_text
     plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload))
     if fmt is Format.json:
         sys.stdout.write(json.dumps(status_mod.to_json(plan), indent=2) + "\n")
@@ -145,6 +164,7 @@ def export_cmd(
 ) -> None:
     """Write a manifest for each deployment on the server (adopt an existing server into git)."""
     from ..engine import export as export_mod
+    from ..engine import run as engine
     with engine.connect(_options(api_url=api_url, verbose=verbose)) as client:
         outcome = export_mod.export(client, outdir, source=source, flows=flow or (), force=force)
     for target, item in outcome.written:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from ..engine import run as engine
-from ..engine.report import Result
+if TYPE_CHECKING:
+    from ..engine import run as engine
+    from ..engine.report import Result
 
 
 class progress:

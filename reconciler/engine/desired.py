@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import jsonschema
 
@@ -65,22 +65,23 @@ class Desired:
         )
 
 
-def resolve(manifests: list[Manifest], bundle_root: Optional[Path] = None) -> list[Desired]:
+def resolve(manifests: Iterable[Manifest], bundle_root: Optional[Path] = None) -> list[Desired]:
     """Turn loaded manifests into Desired values; raise ManifestErrors listing every problem.
 
     Each one's code is the directory its entrypoint is relative to (coderoot.locate), or `bundle_root`
-    (reconcile.yaml's) for all of them."""
+    (reconcile.yaml's) for all of them. Each manifest is let go once resolved (the caller may hand them
+    over one at a time)."""
     errors: list[ReconcileError] = []
     out: list[Desired] = []
-    seen: dict[str, Manifest] = {}
+    seen: dict[str, str] = {}    # identity → where it was first declared (file:line)
     for manifest in manifests:
         first = seen.get(manifest.identity)
         if first is not None:
             errors.append(manifest.error(("name",), (
                 f"deployment {manifest.identity!r} is also declared in "
-                f"{first.display}:{first.line_of('name')}; an identity (flow_name/name) may appear once")))
+                f"{first}; an identity (flow_name/name) may appear once")))
             continue
-        seen[manifest.identity] = manifest
+        seen[manifest.identity] = f"{manifest.display}:{manifest.line_of('name')}"
         try:
             out.append(_one(manifest, bundle_root))
         except ManifestError as exc:

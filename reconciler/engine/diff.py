@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Optional
 
-from deepdiff import DeepDiff
 
 from .desired import FIELDS, Desired
 from .live import Live
@@ -149,6 +148,8 @@ def changes_between(have: dict[str, Any], wanted: dict[str, Any]) -> list[Change
 
 
 def _leaf_changes(key: str, before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    from deepdiff import DeepDiff   # here: a plan with nothing changed in a mapping never loads it
+
     found = DeepDiff(before, after, verbose_level=2, view="tree")
     changes: list[Change] = []
     seen: set[str] = set()

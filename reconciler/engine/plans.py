@@ -9,6 +9,7 @@ exactly as shown.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -145,12 +146,15 @@ class Plan:
     def deletes(self) -> list[Action]:
         return [a for a in self.actions if a.action == "delete"]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, lazy: bool = False) -> dict[str, Any]:
+        """The JSON value; `lazy`: `actions` is an iterator that makes each action's value when asked (for
+        render.jsonout, which writes them one at a time: a plan of 10,000 never holds them all at once)."""
+        actions = itertools.chain((u.to_json() for u in self.uploads), (a.to_json() for a in self.actions))
         return {
             "version": FORMAT_VERSION,
             "source": self.source,
             "server": {"url": self.api_url, "version": self.server_version, "embedded": self.embedded},
-            "actions": [u.to_json() for u in self.uploads] + [a.to_json() for a in self.actions],
+            "actions": actions if lazy else list(actions),
             "summary": self.summary,
             "conflicts": [c.to_json() for c in self.conflicts],
             "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after),

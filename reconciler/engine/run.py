@@ -18,7 +18,6 @@ from ..bundles.storage import Target
 from ..errors import ManifestErrors, ReconcileError
 from ..manifests import config as config_mod
 from ..manifests import discover
-from ..prefect import embedded as server
 from ..prefect.api import PrefectClient
 from ..prefect.connection import resolve
 from ..prefect.v2 import adapter_for
@@ -77,7 +76,7 @@ def prepare(path: Path, options: Options) -> Prepared:
     cfg = loaded_config.config
     loaded = discover.load_all(root, cfg, strict=False)
     try:
-        wanted = desired_mod.resolve(loaded.manifests, config_mod.bundle_directory(home, cfg))
+        wanted = desired_mod.resolve(_handed_over(loaded.manifests), config_mod.bundle_directory(home, cfg))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
         raise ManifestErrors(loaded.errors + exc.errors) from None
     if loaded.errors:
@@ -102,6 +101,14 @@ def code_roots(path: Path) -> list[Path]:
     return sorted({Path(d.bundle_dir) for d in prepared.desired if d.bundle_dir and not d.code_problem})
 
 
+def _handed_over(items: list) -> Iterator:
+    """The list's items in order, each removed from it as it is handed over: a manifest is let go as
+    soon as its Desired is made, so 10,000 of them and their Desired values are never all held at once."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 def source_home(manifest: Path) -> Path:
     """The directory a lone manifest belongs to: the nearest one up to the repository's root that holds a
     reconcile.yaml, else the manifest's own directory (what `reconcile apply DIR` makes the source)."""
@@ -120,6 +127,7 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
     target = resolve(options.api_url, config_url)
     log: Optional[TextIO] = sys.stderr if options.verbose else None
     if target.api_url is None:
+        from ..prefect import embedded as server   # only without a server to talk to
         with server.embedded(options.say) as url:
             with PrefectClient(url, log=log) as client:
                 client.embedded = True

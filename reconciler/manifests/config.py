@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +101,16 @@ def display_path(path: Path) -> str:
     except (OSError, RuntimeError):
         absolute = Path(os.path.abspath(path))
     try:
-        shown = absolute.relative_to(Path.cwd().resolve()).as_posix()
+        shown = absolute.relative_to(_resolved(os.getcwd())).as_posix()
     except (ValueError, OSError, RuntimeError):
         shown = str(absolute)
     return shown if shown.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(directory: str) -> Path:
+    """The working directory, resolved once per run, not once per manifest."""
+    return Path(directory).resolve()
 
 
 def bundle_directory(root: Path, config: Config) -> Optional[Path]:

@@ -8,6 +8,7 @@ first, so the later stages only meet well-formed, local, finite schemas.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator, Optional
 from urllib.parse import unquote
 
@@ -30,8 +31,30 @@ _SAME_VALUE = ("not", "if", "then", "else")      # applied to the same value, no
 _SAME_VALUE_LISTS = ("allOf", "anyOf", "oneOf")
 
 
+_SEEN: dict[str, Optional[Problem]] = {}   # the schema's JSON text → what problem() found in it
+_SEEN_MAX = 256     # schemas remembered: the deployments of one flow share one schema
+_SEEN_TEXT = 1 << 16   # ... when their text is at most this long
+
+
 def problem(schema: dict[str, Any]) -> Optional[Problem]:
-    """The first thing wrong with the schema (as Prefect compares it: top-level nulls left out), or None."""
+    """The first thing wrong with the schema (as Prefect compares it: top-level nulls left out), or None.
+
+    The answer for a schema already checked is remembered: a repository's deployments of one flow all
+    carry the same schema, and checking it against the meta-schema is the slowest step of loading one."""
+    try:
+        key = json.dumps(schema, allow_nan=False)   # key order kept: the same text is the same schema
+    except (TypeError, ValueError):   # not JSON (a value yamlpos would not make): not remembered
+        return _problem(schema)
+    if len(key) > _SEEN_TEXT:
+        return _problem(schema)
+    if key not in _SEEN:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[key] = _problem(schema)
+    return _SEEN[key]
+
+
+def _problem(schema: dict[str, Any]) -> Optional[Problem]:
     schema = {k: v for k, v in schema.items() if v is not None}
     exc = jsonschema.exceptions.best_match(_META.iter_errors(schema))   # what check_schema raises, kept once
     if exc is not None:

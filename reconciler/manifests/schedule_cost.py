@@ -80,6 +80,12 @@ def check_rrule(text: str, now: Optional[dt.datetime] = None) -> None:
                 raise Refused(f"{key} lists {count} values; at most {cap} are accepted")
         weight = max(weight, _SET_SIZE.get(freq, 1) * (1 + len(parts.get("BYSETPOS", "").split(",") if "BYSETPOS" in parts else ())))
     hour = (now or dt.datetime.now(dt.timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    _check_rrule_gaps(text, weight, hour)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_rrule_gaps(text: str, weight: int, hour: dt.datetime) -> None:
+    """The same rule expanded from the same hour is the same: checked once (a passed rule is remembered)."""
     _check_gaps(list(_expand(text, weight, hour)), "this rrule")
 
 
@@ -143,12 +149,20 @@ def _check_gaps(dates: list[dt.datetime], what: str) -> None:
 
 
 def check_cron(expr: str, day_or: bool, now: Optional[dt.datetime] = None) -> None:
-    """Refuse cron's seconds field (croniter's 6th) and expressions that never fire."""
+    """Refuse cron's seconds field (croniter's 6th) and expressions that never fire.
+
+    The next runs after the start of this minute are those after now (cron fires on whole minutes), so
+    an expression that passed is not checked again within the minute (10,000 manifests share a few)."""
+    minute = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, second=0, microsecond=0)
+    _check_cron(expr, day_or, minute)
+
+
+@functools.lru_cache(maxsize=512)
+def _check_cron(expr: str, day_or: bool, start: dt.datetime) -> None:
     if not expr.strip().startswith("@") and len(expr.split()) != 5:
         raise Refused(f"a cron expression has five fields (minute hour day month weekday), got "
                       f"{len(expr.split())}: {expr!r} (croniter's seconds and year fields are refused: "
                       f"a seconds field fires up to every second)")
-    start = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None)
     try:
         it = croniter(expr, start, day_or=day_or)
         dates = [it.get_next(dt.datetime) for _ in range(3)]

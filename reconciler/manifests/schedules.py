@@ -7,6 +7,7 @@ server fills in what a manifest leaves out (an interval's ``anchor_date``, a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import zoneinfo
@@ -86,7 +87,7 @@ def _interval(s: dict[str, Any]) -> dict[str, Any]:
 
 def _cron(s: dict[str, Any]) -> dict[str, Any]:
     expr = s["cron"]
-    if not isinstance(expr, str) or not croniter.is_valid(expr):
+    if not isinstance(expr, str) or not _valid_cron(expr):
         raise ScheduleInvalid("cron", f"invalid cron expression {expr!r}")
     if any(part.casefold() in ("r", "h") for part in expr.split()):
         # croniter's random/hashed fields; Prefect's validate_cron_string refuses them
@@ -98,6 +99,11 @@ def _cron(s: dict[str, Any]) -> dict[str, Any]:
         raise ScheduleInvalid("day_or", f"day_or must be true or false, not {day_or!r}")
     _bounded(schedule_cost.check_cron, "cron", expr, day_or)
     return {"cron": expr, "timezone": s.get("timezone") or "UTC", "day_or": day_or}
+
+
+@functools.lru_cache(maxsize=512)
+def _valid_cron(expr: str) -> bool:
+    return croniter.is_valid(expr)
 
 
 def _rrule_schedule(s: dict[str, Any]) -> dict[str, Any]:

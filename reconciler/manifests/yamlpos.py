@@ -1,8 +1,12 @@
 """YAML loading that remembers where every value came from, within bounded work.
 
 PyYAML's C loader composes the node tree (fast); we build plain Python values
-from it ourselves so that each value's ``line:col`` is kept for error messages
-and duplicate keys are caught (PyYAML silently keeps the last one).
+from it ourselves so that duplicate keys are caught (PyYAML silently keeps the
+last one) and each value's ``line:col`` can be named in an error message.  Only
+the top-level keys' positions are kept as the values are built (the plan names
+their lines); the position of anything deeper is found again, from the same
+text, when an error asks for it — most documents never need one, and a map of
+every key path cost more memory than the document itself.
 
 Every file here is written by whoever opened the pull request, so the work one
 document may cause is bounded: its size, nesting depth, the nodes built and how
@@ -12,19 +16,21 @@ rest).  Anything beyond is one ManifestError line.
 """
 from __future__ import annotations
 
+import array
 import datetime as _dt
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import yaml
 
 from ..errors import ManifestError
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 Path = tuple  # a key path into the document: ("schedules", 0, "schedule", "cron")
 
@@ -39,13 +45,67 @@ _MAP, _SEQ, _MERGE, _STR = _YAML + "map", _YAML + "seq", _YAML + "merge", _YAML 
 _SCALARS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
 
 
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The C loader, with each plain scalar's tag remembered (keys and small values repeat in every file)."""
+
+    _tags: dict[tuple[str, bool], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0] and len(value) <= 64:
+            key = (value, implicit[1])
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < 4096:
+                    self._tags[key] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+class Positions(Mapping):
+    """Key path → (line, col): the root's and top-level keys' as loaded (kept compact: a plan holds
+    thousands), every other path found again when first asked for."""
+
+    def __init__(self, root: tuple[int, int], top: dict[str, int],
+                 find_all: Callable[[], dict[Path, tuple[int, int]]]) -> None:
+        self._root, self._find_all = root, find_all
+        self._keys, self._marks = tuple(top), array.array("Q", top.values())   # a few bytes a key, not a dict
+        self._all: Optional[dict[Path, tuple[int, int]]] = None
+
+    def _every(self) -> dict[Path, tuple[int, int]]:
+        if self._all is None:
+            self._all = self._find_all()
+        return self._all
+
+    def __getitem__(self, path: Path) -> tuple[int, int]:
+        if len(path) == 1:      # every top-level key written in the file is in `top`
+            if path[0] not in self._keys:
+                raise KeyError(path)
+            return divmod(self._marks[self._keys.index(path[0])], _COLS)
+        return self._root if path == () else self._every()[path]
+
+    def __contains__(self, path: object) -> bool:
+        if isinstance(path, tuple) and len(path) <= 1:
+            return not path or path[0] in self._keys
+        return path in self._every()
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self._every())
+
+    def __len__(self) -> int:
+        return len(self._every())
+
+
+_COLS = 1 << 20    # a top-level key's (line, col) is kept as line * _COLS + col: one int, not a tuple of two
+
+
 @dataclass(frozen=True)
 class Located:
     """A parsed document and the 1-based (line, col) of every key path in it."""
 
     file: str
     data: Any
-    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    positions: Mapping[Path, tuple[int, int]] = field(default_factory=dict)
 
     def where(self, path: Path) -> tuple[int, int]:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -71,9 +131,25 @@ def load(text: str | bytes, file: str) -> Located:
     if size > MAX_BYTES:
         raise ManifestError(file, 1, 1, None, f"the file is {size} bytes, over the {MAX_BYTES} bytes "
                             "(1 MiB) a manifest may have; refusing to load it")
+    loader, root = _compose(text, file)
+    if root is None:
+        return Located(file, None, {})
+    top: dict[str, int] = {}
+    data = _Builder(file, loader, top).build(root, (), 0, True)
+
+    def find_all() -> dict[Path, tuple[int, int]]:   # the same text, built again noting every path
+        again, node = _compose(text, file)
+        every: dict[Path, tuple[int, int]] = {(): _mark(node)}
+        _Builder(file, again, every, deep=True).build(node, (), 0, True)
+        return every
+
+    return Located(file, data, Positions(_mark(root), top, find_all))
+
+
+def _compose(text: str | bytes, file: str) -> tuple[Any, Optional[yaml.Node]]:
     loader = _Loader(text)
     try:
-        root = loader.get_single_node()
+        return loader, loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -88,19 +164,15 @@ def load(text: str | bytes, file: str) -> Located:
         raise ManifestError(file, 1, 1, None, f"YAML nested deeper than {MAX_DEPTH} levels; refusing to load it") from None
     finally:
         loader.dispose()
-    positions: dict[Path, tuple[int, int]] = {}
-    if root is None:
-        return Located(file, None, positions)
-    positions[()] = _mark(root)
-    data = _Builder(file, loader).build(root, (), positions, 0, True)
-    return Located(file, data, positions)
 
 
 class _Builder:
-    """Plain values from a composed node tree, counting the work as it goes."""
+    """Plain values from a composed node tree, counting the work as it goes.
 
-    def __init__(self, file: str, loader: Any) -> None:
-        self.file, self.loader = file, loader
+    `positions` receives each top-level key's line * _COLS + col, or with `deep` every key path's (line, col)."""
+
+    def __init__(self, file: str, loader: Any, positions: dict, deep: bool = False) -> None:
+        self.file, self.loader, self.positions, self.deep = file, loader, positions, deep
         self.built = 0       # every value built, alias expansions included
         self.written = 0     # values built from where they are written (not through an alias)
         self.seen: set[int] = set()     # collections built once already: meeting one again is an alias
@@ -123,7 +195,8 @@ class _Builder:
                     f"YAML aliases expand past {limit} values ({self.written} written in the file; "
                     "a document this small cannot need that); refusing to load it"))
 
-    def build(self, node: yaml.Node, path: Path, positions: dict, depth: int, fresh: bool) -> Any:
+    def build(self, node: yaml.Node, path: Path, depth: int, fresh: bool, noted: bool = True) -> Any:
+        """`noted`: this value's path goes into `positions` (not a merged mapping's, nor a key's own)."""
         if fresh and self.built < MAX_NODES:   # the common case, inline: a value as written
             self.built += 1
             self.written += 1
@@ -132,7 +205,10 @@ class _Builder:
         if node.tag == _STR and isinstance(node, yaml.ScalarNode):
             if "\x00" in node.value:   # no file name, URL or database text may hold one; os calls raise on it
                 raise self.fail(node, path, "invalid value: a NUL character (\\0) is not allowed")
-            return node.value   # what SafeConstructor makes of a string, without its bookkeeping
+            value = node.value   # what SafeConstructor makes of a string, without its bookkeeping
+            # keys and short values repeat in every manifest: one shared copy of each (10,000 manifests hold
+            # the same few hundred), not one per file
+            return sys.intern(value) if len(value) <= 48 else value
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, path)
         key = id(node)
@@ -147,26 +223,30 @@ class _Builder:
             if isinstance(node, yaml.MappingNode):
                 if node.tag != _MAP:
                     raise self.fail(node, path, _tag_message(node.tag))
-                return self.mapping(node, path, positions, depth, fresh)
+                return self.mapping(node, path, depth, fresh, noted)
             if node.tag != _SEQ:
                 raise self.fail(node, path, _tag_message(node.tag))
             items = []
+            note = noted and self.deep
             for index, item in enumerate(node.value):
                 child = path + (index,)
-                positions[child] = _mark(item)
-                items.append(self.build(item, child, positions, depth + 1, fresh))
+                if note:
+                    self.positions[child] = _mark(item)
+                items.append(self.build(item, child, depth + 1, fresh, noted))
             return items
         finally:
             self.open.discard(key)
 
-    def mapping(self, node: yaml.MappingNode, path: Path, positions: dict, depth: int, fresh: bool) -> dict:
+    def mapping(self, node: yaml.MappingNode, path: Path, depth: int, fresh: bool, noted: bool) -> dict:
         out: dict[Any, Any] = {}
+        explicit: dict[Any, yaml.Node] = {}    # keys written in this mapping (merged ones may be overridden)
+        note = noted and (self.deep or not path)
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE and isinstance(key_node, yaml.ScalarNode):
                 # `<<: *base` or `<<: [*a, *b]`: defaults the mapping's own keys override (YAML merge)
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for source in sources:
-                    merged = self.build(source, path, {}, depth, fresh)
+                    merged = self.build(source, path, depth, fresh, False)
                     if not isinstance(merged, dict):
                         raise self.fail(source, path, "`<<` must merge a mapping")
                     for k, v in merged.items():
@@ -176,16 +256,31 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.count(key_node, path, fresh)
                 raise self.fail(key_node, path, "a mapping key must be a plain value")
-            key = _json_key(self.build(key_node, path, {}, depth, fresh))
+            key = _json_key(self.build(key_node, path, depth, fresh, False))
             child = path + (key,)
-            if child in positions:  # set explicitly before (merged keys may be overridden)
-                first = positions.get(child, (0, 0))[0]
-                raise self.fail(key_node, child, f"duplicate key (first set on line {first})")
-            positions[child] = _mark(key_node)
-            out[key] = self.build(value_node, child, positions, depth + 1, fresh)
+            first = explicit.get(key)
+            if first is not None:
+                raise self.fail(key_node, child, f"duplicate key (first set on line {first.start_mark.line + 1})")
+            explicit[key] = key_node
+            if note:
+                mark = key_node.start_mark
+                if self.deep:
+                    self.positions[child] = (mark.line + 1, mark.column + 1)
+                else:
+                    self.positions[key] = (mark.line + 1) * _COLS + mark.column + 1
+            out[key] = self.build(value_node, child, depth + 1, fresh, noted)
         return out
 
     def scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        known = _SCALAR_VALUES.get((node.tag, node.value), _UNKNOWN)
+        if known is not _UNKNOWN:   # `null`, `true`, `0`, `3600` ... are in every manifest: made once
+            return known
+        value = self.make_scalar(node, path)
+        if len(node.value) <= 32 and len(_SCALAR_VALUES) < 4096:
+            _SCALAR_VALUES[(node.tag, node.value)] = value
+        return value
+
+    def make_scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         if node.tag not in _SCALARS:
             if node.tag != _YAML + "value" and node.tag != _MERGE:
                 raise self.fail(node, path, _tag_message(node.tag))
@@ -200,6 +295,10 @@ class _Builder:
         if isinstance(value, float) and not math.isfinite(value):
             raise self.fail(node, path, f"invalid value: {node.value!r} is not a JSON number")
         return value
+
+
+_UNKNOWN = object()
+_SCALAR_VALUES: dict[tuple[str, str], Any] = {}   # (tag, text) → the value a scalar that passed makes (immutable)
 
 
 def _json_key(key: Any) -> Any:

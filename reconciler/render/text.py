@@ -1,6 +1,8 @@
 """Terraform-style text: `+ create`, `~ update` with `field: old → new`, `- delete`, `= adopt`."""
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..engine.plans import Action, Plan
 from ..engine.report import FAILED, Report
 from . import safe
@@ -45,36 +47,41 @@ def action_lines(action: Action, paint: Painter) -> list[str]:
 
 
 def render_plan(plan: Plan, colour: bool = False) -> str:
+    return "".join(line + "\n" for line in plan_lines(plan, colour))
+
+
+def plan_lines(plan: Plan, colour: bool = False) -> Iterator[str]:
+    """The plan's text, one line at a time (the CLI prints each as it comes: a large plan is never one string)."""
     paint = Painter(colour)
-    lines = header(plan)
+    yield from header(plan)
     for notice in plan.notices:
-        lines.append(safe.text(f"note: {notice}"))
+        yield safe.text(f"note: {notice}")
     if plan.notices:
-        lines.append("")
-    changing = [a for a in plan.actions if a.action != "noop"]
+        yield ""
+    changing = any(a.action != "noop" for a in plan.actions)
     for conflict in plan.conflicts:   # first: unless left alone on purpose, they fail the run
-        lines.append(paint(f"  ! conflict {conflict.identity}", "conflict")
-                     + safe.text(f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}"))
+        yield (paint(f"  ! conflict {conflict.identity}", "conflict")
+               + safe.text(f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}"))
     for upload in plan.uploads:
-        lines.append(paint("  ↑ upload ", "upload") + " " + safe.text(upload_line(upload)))
-    for action in changing:
-        lines += action_lines(action, paint)
+        yield paint("  ↑ upload ", "upload") + " " + safe.text(upload_line(upload))
+    for action in plan.actions:
+        if action.action != "noop":
+            yield from action_lines(action, paint)
     in_sync = plan.summary["noop"]
     if changing or plan.conflicts or plan.uploads:
-        lines.append("")
+        yield ""
     if not changing and not plan.uploads:
         extra = (" (inventory will be updated)" if plan.inventory_before != plan.inventory_after
                  else " (ownership will be recorded)" if plan.unclaimed else "")
         nothing = "No other changes." if plan.conflicts else "No changes."
-        lines.append(paint(nothing, "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}")
+        yield paint(nothing, "bold") + f" {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.{extra}"
     else:
-        lines.append(paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else ""))
+        yield paint(summary_line(plan.summary), "bold") + (f" {in_sync} in sync." if in_sync else "")
     if plan.conflicts and plan.leave_conflicts:
-        lines.append(f"{len(plan.conflicts)} left alone: managed by another source.")
+        yield f"{len(plan.conflicts)} left alone: managed by another source."
     elif plan.conflicts:
-        lines.append(paint(f"{len(plan.conflicts)} conflict{'s' if len(plan.conflicts) != 1 else ''}: managed by "
-                           "another source; apply refuses to run (--allow-conflicts leaves them alone).", "conflict"))
-    return "\n".join(lines) + "\n"
+        yield paint(f"{len(plan.conflicts)} conflict{'s' if len(plan.conflicts) != 1 else ''}: managed by "
+                    "another source; apply refuses to run (--allow-conflicts leaves them alone).", "conflict")
 
 
 def conflict_fate(plan: Plan) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import cli
-from reconciler.cli import deployments
+from reconciler.engine import run as engine
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def crash(monkeypatch):
     """Make `reconcile plan` hit a bug (an exception that is not a ReconcileError)."""
     def boom(*args, **kwargs):
         raise KeyError("a bug\nwith a second line")
-    monkeypatch.setattr(deployments.engine, "make_plan", boom)
+    monkeypatch.setattr(engine, "make_plan", boom)
 
 
 def run(capsys) -> tuple[int, list[str]]:

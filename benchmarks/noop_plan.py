@@ -1,0 +1,191 @@
+"""Benchmark: a no-op `reconcile plan` of 300 and 1,000 deployments, next to a minimal httpx script.
+
+The benchmark writes N manifests (shaped like Prefect 2.20's `deployment build` output: schedule,
+parameters, parameter schema, an anonymous process block), applies them once to a real Prefect
+server so that the plan finds nothing to do, then times, each as a fresh process (imports included):
+
+- `reconcile plan DIR` (a no-op: every deployment in sync), and
+- the baseline: a minimal script that imports httpx and pages `POST /deployments/filter` (limit 200)
+  over the same server, which is the least any plan must do.
+
+Figures are the best of several runs, printed as a ratio to the baseline measured in the same run
+(machines here are shared and noisy: compare the ratio, not the seconds).  Target: at most 1.3x.
+The deployments it made are deleted at the end.
+
+The server: RECONCILE_BENCH_API_URL (e.g. http://127.0.0.1:4200/api), else one started from
+.venvs/prefect-2.20 by tests/prefect_server.py for this run.
+
+    python benchmarks/noop_plan.py [--sizes 300,1000] [--repeat 5] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+HERE = Path(__file__).resolve().parent
+RECONCILE = str(Path(sys.executable).with_name("reconcile"))
+
+MANIFEST = """\
+###
+### A complete description of a Prefect Deployment for flow '{flow}'
+###
+name: {name}
+description: Deployment {i} of the no-op plan benchmark
+version: 6d5cf87f4c65907a748a559f52b7d093
+# The work queue that will handle this deployment's runs
+work_queue_name: default
+work_pool_name: null
+tags:
+- bench
+- team-{team}
+parameters:
+  url: https://example.test/{i}
+  n: {i}
+schedule: null
+schedules:
+- schedule:
+    cron: {minute} * * * *
+    timezone: UTC
+    day_or: true
+  active: true
+is_schedule_active: null
+infra_overrides:
+  env.FOO: bar
+
+###
+### DO NOT EDIT BELOW THIS LINE
+###
+flow_name: {flow}
+manifest_path: null
+infrastructure:
+  type: process
+  env: {{}}
+  labels: {{}}
+  name: null
+  command: null
+  stream_output: true
+  working_dir: null
+  _block_document_id: null
+  _block_document_name: null
+  _is_anonymous: true
+  block_type_slug: process
+  _block_type_slug: process
+storage: null
+path: /opt/flows
+entrypoint: flows/etl.py:etl
+parameter_openapi_schema:
+  title: Parameters
+  type: object
+  properties:
+    url:
+      position: 0
+      title: url
+      type: string
+    n:
+      default: 3
+      position: 1
+      title: n
+      type: integer
+  required:
+  - url
+  definitions: null
+timestamp: '2026-11-25T15:37:26.457445+00:00'
+triggers: []
+enforce_parameter_schema: null
+"""
+
+BASELINE = """\
+import sys
+import httpx
+with httpx.Client(base_url=sys.argv[1].rstrip("/") + "/") as http:
+    offset, total = 0, 0
+    while True:
+        page = http.post("deployments/filter", json={"sort": "NAME_ASC", "limit": 200, "offset": offset}).json()
+        total += len(page)
+        offset += 200
+        if len(page) < 200:
+            break
+print(total)
+"""
+
+
+def write_manifests(root: Path, tag: str, count: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        flow = f"bench {tag} flow {i % 50:02d}"
+        (root / f"d{i:05d}-deployment.yaml").write_text(
+            MANIFEST.format(flow=flow, name=f"d{i:05d}", i=i, team=i % 7, minute=i % 60), encoding="utf-8")
+
+
+def best(argv: list[str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@contextlib.contextmanager
+def server() -> Iterator[str]:
+    url = os.environ.get("RECONCILE_BENCH_API_URL")
+    if url:
+        yield url
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import prefect_server   # the tests' own helper: a throwaway Prefect 2.20 server from .venvs/prefect-2.20
+
+    with tempfile.TemporaryDirectory() as home:
+        handle = prefect_server.start_server_on_free_port(HERE.parent / ".venvs" / "prefect-2.20", Path(home))
+        try:
+            yield handle.url
+        finally:
+            prefect_server.stop_server(handle)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300,1000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="also print the top of a cProfile of the largest plan")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    tag = f"{os.getpid()}-{int(time.time())}"
+    with server() as url, tempfile.TemporaryDirectory() as tmp:
+        root, source = Path(tmp) / "deployments", f"bench-noop-{tag}"
+        env = {**os.environ, "NO_COLOR": "1"}
+        common = ["--api-url", url, "--source", source]
+        try:
+            for size in sizes:
+                write_manifests(root, tag, size)
+                subprocess.run([RECONCILE, "apply", str(root), *common, "--parallelism", "8"], check=True,
+                               stdout=subprocess.DEVNULL, env=env)
+                plan = [RECONCILE, "plan", str(root), *common, "--detailed-exitcode"]
+                if subprocess.run(plan, stdout=subprocess.DEVNULL, env=env).returncode != 0:
+                    raise SystemExit(f"the plan of {size} after apply is not a no-op")
+                baseline = best([sys.executable, "-c", BASELINE, url], args.repeat)
+                seconds = best(plan, args.repeat)
+                print(f"no-op plan of {size:5d} deployments: {seconds:.3f}s; httpx paging baseline {baseline:.3f}s; "
+                      f"ratio {seconds / baseline:.2f}x (target <= 1.3x; best of {args.repeat})")
+            if args.profile:
+                out = Path(tmp) / "plan.prof"
+                subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), RECONCILE, "plan", str(root),
+                                *common], stdout=subprocess.DEVNULL, env=env, check=False)
+                import pstats
+                pstats.Stats(str(out)).sort_stats("cumulative").print_stats(30)
+        finally:
+            for path in root.glob("*-deployment.yaml"):
+                path.unlink()
+            subprocess.run([RECONCILE, "apply", str(root), *common, "--allow-empty", "--allow-deletes",
+                            "--parallelism", "8"], stdout=subprocess.DEVNULL, env=env)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ marker is read once, concurrently.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -56,6 +57,10 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
         if isinstance(target, storage_mod.ReadOnly):
             out.notices.append(f"{want.identity}: code comes from {target.describe()} ({want.storage.key}); nothing to upload")
             continue
+        inside = _inside_its_bundle(target, bundle)
+        if inside:
+            errors.append(_located(want, ReconcileError(inside)))
+            continue
         out.targets.setdefault(target.url, target)
         pending.append((want, target))
     markers, unreadable = _markers(list(out.targets.values()))
@@ -69,6 +74,26 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
         out.found.append(Location(want.identity, target.block, want.fields.get("path") or "", target.url,
                                   bundles[want.identity], markers[target.url]))
     return out
+
+
+def _inside_its_bundle(target: storage_mod.Target, bundle: Bundle) -> Optional[str]:
+    """Why a local storage folder that lies inside the bundle it receives cannot take it: every upload would
+    copy the previous one into itself (storage/storage/…), without end.  None when it does not (or when the
+    folder is left out of the bundle, e.g. by .prefectignore)."""
+    if target.protocol not in ("file", "local"):
+        return None
+    try:
+        rel = os.path.relpath(os.path.realpath(target.root), os.path.realpath(bundle.root))
+    except ValueError:
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    prefix = "" if rel == os.curdir else rel.replace(os.sep, "/") + "/"
+    if not any(f.path.startswith(prefix) for f in bundle.files):
+        return None
+    return (f"storage {target.block} puts the code in {target.root}, inside the code it receives "
+            f"({bundle.display}): every upload would copy the last one into itself; move the block's basepath "
+            "out of the repository, or leave that folder out with .prefectignore")
 
 
 def confined(live: Live, desired: list[Desired]) -> None:

@@ -477,3 +477,15 @@ def iter_fixture_blocks(text: str) -> Iterator[tuple[str, Optional[str], dict]]:
         named = block.get("_block_document_name") and not block.get("_is_anonymous")
         content = {k: v for k, v in block.items() if not k.startswith("_") and k != "block_type_slug"}
         yield slug, (block["_block_document_name"] if named else None), content
+
+
+def ensure_fixture_objects(server: "Server", text: str) -> dict:
+    """Register the block types, named blocks and work pool a manifest's text names on the server; its data."""
+    data = yaml.safe_load(text) or {}
+    for slug, name, content in iter_fixture_blocks(text):
+        server.ensure_block_type(slug)
+        if name is not None:
+            server.ensure_block_document(slug, name, content)
+    if data.get("work_pool_name"):
+        server.ensure_work_pool(data["work_pool_name"])
+    return data

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration.helpers import EXAMPLES, REAL_WORLD, Server, iter_fixture_blocks, reconcile, set_flow_name
+from integration.helpers import EXAMPLES, REAL_WORLD, Server, ensure_fixture_objects, reconcile, set_flow_name
 
 
 @pytest.fixture
@@ -104,13 +104,7 @@ def test_real_world_manifest_round_trips(prefect_api_url, server, tmp_path, uniq
     text = fixture.read_text(encoding="utf-8")
     # local storage of the machine that wrote the file (/Users/…, /home/…): uploads go to tmp_path instead
     text = re.sub(r"(?m)^(\s+basepath: )(/.*?)(\r?)$", lambda m: f"{m.group(1)}{tmp_path / 'storage'}{m.group(3)}", text)
-    data = yaml.safe_load(text)
-    for slug, name, content in iter_fixture_blocks(text):
-        server.ensure_block_type(slug)
-        if name is not None:
-            server.ensure_block_document(slug, name, content)
-    if data.get("work_pool_name"):
-        server.ensure_work_pool(data["work_pool_name"])
+    data = ensure_fixture_objects(server, text)
 
     root = tmp_path / "m"
     root.mkdir()

@@ -21,7 +21,7 @@ import prefect_server
 import pytest
 import yaml
 
-from integration.helpers import EXAMPLES, REAL_WORLD, Run, Server, cli_env, iter_fixture_blocks, reconcile, set_flow_name
+from integration.helpers import EXAMPLES, REAL_WORLD, Run, Server, cli_env, ensure_fixture_objects, reconcile, set_flow_name
 from reconciler.engine import desired as desired_mod
 from reconciler.manifests import manifest as manifest_mod
 from reconciler.errors import ReconcileError
@@ -264,13 +264,7 @@ def test_real_world_fixtures_export_and_plan_with_no_changes(prefect_api_url, se
     identities = []
     for index, fixture in enumerate(ROUND_TRIPPABLE):
         text = fixture.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        for slug, name, content in iter_fixture_blocks(text):
-            server.ensure_block_type(slug)
-            if name is not None:
-                server.ensure_block_document(slug, name, content)
-        if data.get("work_pool_name"):
-            server.ensure_work_pool(data["work_pool_name"])
+        data = ensure_fixture_objects(server, text)
         flow = f"{data['flow_name']}-{unique}-{index}"
         identities.append(f"{flow}/{data['name']}")
         (root / fixture.stem).mkdir(parents=True)

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 import yaml
 
-from integration.helpers import REAL_WORLD, Server, iter_fixture_blocks, reconcile, set_flow_name
+from integration.helpers import REAL_WORLD, Server, ensure_fixture_objects, reconcile, set_flow_name
 from reconciler.engine import desired
 from reconciler.errors import ReconcileError
 from reconciler.manifests import manifest
@@ -53,13 +53,7 @@ def test_manifests_named_otherwise_plan_and_apply(prefect_api_url, server, tmp_p
         text = fixture.read_text(encoding="utf-8")
         text = re.sub(r"(?m)^(\s+basepath: )(/.*?)(\r?)$", lambda m: f"{m.group(1)}{tmp_path / 'storage'}{m.group(3)}",
                       text)
-        data = yaml.safe_load(text)
-        for slug, name, content in iter_fixture_blocks(text):
-            server.ensure_block_type(slug)
-            if name is not None:
-                server.ensure_block_document(slug, name, content)
-        if data.get("work_pool_name"):
-            server.ensure_work_pool(data["work_pool_name"])
+        data = ensure_fixture_objects(server, text)
         flow = f"{data['flow_name']}-{unique}-{i}"
         (root / real_name(fixture)).write_text(set_flow_name(text, flow), encoding="utf-8")
         expected[f"{flow}/{data['name']}"] = f"deployments/{real_name(fixture)}"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from concurrent.futures import Executor
+from typing import Any, Iterable, Optional
 
 from ..errors import AlreadyExists, NotFound
 from ..prefect.api import PrefectClient
@@ -37,13 +38,17 @@ def _parse(raw: dict[str, Any]) -> Claim | None:
     return Claim(value["deployment"], value["source"], raw["id"])
 
 
-def read(client: PrefectClient, identities: Iterable[str]) -> dict[str, Claim]:
-    """identity → Claim, for those of the given identities that are claimed (one paged filter)."""
+def read(client: PrefectClient, identities: Iterable[str], pool: Optional[Executor] = None,
+         expect: int = 0) -> dict[str, Claim]:
+    """identity → Claim, for those of the given identities that are claimed (one paged filter; with a pool,
+    the pages `expect` claims fill are asked for at once)."""
     names = sorted({claim_name(i) for i in identities})
     if not names:
         return {}
     body = {"block_documents": {"name": {"any_": names}}, "block_types": {"slug": {"any_": ["json"]}}}
-    found = (_parse(raw) for raw in client.paged("block_documents/filter", body))
+    raws = client.paged_ahead("block_documents/filter", body, pool, expect) if pool is not None \
+        else client.paged("block_documents/filter", body)
+    found = (_parse(raw) for raw in raws)
     return {c.identity: c for c in found if c is not None}
 
 

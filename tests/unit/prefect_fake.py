@@ -264,7 +264,9 @@ class FakePrefect:
     # POST /deployments/filter
     def _filter_deployments(self, body: Any) -> tuple[int, Any]:
         crit = (body or {}).get("deployments") or {}
-        found = [d for d in self.deployments.values() if _matches(d, crit)]
+        flow_crit = (body or {}).get("flows") or {}   # a deployment matches when its flow does
+        found = [d for d in self.deployments.values()
+                 if _matches(d, crit) and (not flow_crit or _matches(self.flows.get(d["flow_id"], {}), flow_crit))]
         return _page(sorted(found, key=lambda d: (d["name"], d["id"])), body)
 
     # POST /deployments/

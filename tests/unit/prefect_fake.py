@@ -651,7 +651,7 @@ def make_plan(fake: FakePrefect, docs: Iterable[dict[str, Any]], source: str = S
     """`reconcile plan`'s stages against the fake: resolve → live.read → diff."""
     wanted = desired(*docs)
     client = fake.client()
-    live = live_mod.read(client, wanted)
+    live = live_mod.read(client, wanted, source, relevant_only=True)   # as the engine's plan reads
     adapter = adapter_for(live.server_version)
     config = Config(ignore_differences=list(ignore))
     plan = diff_mod.diff(wanted, live, source, lambda dep: adapter.live_fields(dep, live.block_key), config.ignored)

@@ -1,6 +1,8 @@
 """live.read: what the server holds, read in a handful of requests whatever its size."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from reconciler.engine import live as live_mod
@@ -156,3 +158,52 @@ def test_server_version_and_url_are_kept():
     live = read(fake)
     assert live.server_version == "2.20.27"
     assert live.api_url == pf.API_URL
+
+
+# -- a plan's read: only the deployments of its own flows ---------------------------------------------
+
+def test_a_plan_does_not_read_the_deployments_of_flows_it_neither_declares_nor_owns():
+    fake = pf.FakePrefect()
+    populate(fake, 450, flows=3)                   # someone else's: flow-0, flow-1, flow-2
+    other = fake.add_block_document("process", data={"type": "process", "working_dir": "/elsewhere"})
+    fake.deploy("flow-9", "elsewhere", infrastructure_document_id=other["id"])
+    fake.deploy("Cat Facts", "hourly")
+    live = live_mod.read(fake.client(), pf.desired(pf.manifest("hourly")), pf.SOURCE, relevant_only=True)
+    assert sorted(live.deployments) == ["Cat Facts/hourly"]
+    pages = fake.calls("POST", "/deployments/filter")
+    assert len(pages) == 1 and pages[0].body["flows"] == {"name": {"any_": ["Cat Facts"]}}
+    assert other["id"] not in live.blocks
+    flows = fake.calls("POST", "/flows/filter")
+    assert len(flows) == 1 and flows[0].body["flows"]["name"] == {"any_": ["Cat Facts"]} and "id" not in flows[0].body["flows"]
+
+
+def test_a_plan_still_prunes_an_owned_deployment_whose_flow_is_no_longer_declared():
+    fake = pf.FakePrefect()
+    fake.deploy("Cat Facts", "hourly")
+    gone = fake.deploy("Old Flow", "nightly")
+    fake.deploy("Old Flow", "unmanaged")           # same flow, not this source's: left alone
+    fake.set_inventory(pf.SOURCE, ["Cat Facts/hourly", "Old Flow/nightly"])
+    plan = pf.make_plan(fake, [pf.manifest("hourly")]).plan
+    deletes = [(a.identity, a.live_id) for a in plan.actions if a.action == "delete"]
+    assert deletes == [("Old Flow/nightly", gone["id"])]
+
+
+def test_a_plan_with_nothing_declared_or_owned_reads_no_deployment():
+    fake = pf.FakePrefect()
+    populate(fake, 30)
+    live = live_mod.read(fake.client(), [], pf.SOURCE, relevant_only=True)
+    assert live.deployments == {} and fake.calls("POST", "/deployments/filter") == []
+
+
+@pytest.mark.parametrize("count,owned", [(450, 450), (450, 0), (450, 300), (400, 400), (0, 0), (100, 700)])
+def test_pages_are_asked_for_as_many_times_as_one_after_another(count, owned):
+    """With an inventory to predict them the pages go out together; never more of them than paging one by one
+    needs, unless the inventory lists more than the server holds (then the empty pages it predicted)."""
+    fake = pf.FakePrefect()
+    populate(fake, count)
+    with ThreadPoolExecutor(4) as pool:
+        together = fake.client().paged_ahead("deployments/filter", {"sort": "NAME_ASC"}, pool, owned)
+    requests = sorted(c.body["offset"] for c in fake.calls("POST", "/deployments/filter"))
+    assert [d["id"] for d in together] == [d["id"] for d in fake.client().paged("deployments/filter", {"sort": "NAME_ASC"})]
+    needed = count // 200 + 1
+    assert requests == [200 * i for i in range(max(needed, owned // 200 + 1))]

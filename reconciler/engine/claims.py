@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from concurrent.futures import Executor
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable
 
 from ..errors import AlreadyExists, NotFound
 from ..prefect.api import PrefectClient
@@ -38,17 +37,13 @@ def _parse(raw: dict[str, Any]) -> Claim | None:
     return Claim(value["deployment"], value["source"], raw["id"])
 
 
-def read(client: PrefectClient, identities: Iterable[str], pool: Optional[Executor] = None,
-         expect: int = 0) -> dict[str, Claim]:
-    """identity → Claim, for those of the given identities that are claimed (one paged filter; with a pool,
-    the pages `expect` claims fill are asked for at once)."""
+def read(client: PrefectClient, identities: Iterable[str]) -> dict[str, Claim]:
+    """identity → Claim, for those of the given identities that are claimed (one paged filter)."""
     names = sorted({claim_name(i) for i in identities})
     if not names:
         return {}
     body = {"block_documents": {"name": {"any_": names}}, "block_types": {"slug": {"any_": ["json"]}}}
-    raws = client.paged_ahead("block_documents/filter", body, pool, expect) if pool is not None \
-        else client.paged("block_documents/filter", body)
-    found = (_parse(raw) for raw in raws)
+    found = (_parse(raw) for raw in client.paged("block_documents/filter", body))
     return {c.identity: c for c in found if c is not None}
 
 

@@ -1,11 +1,13 @@
 """Prefect API → Live: what the server holds now, read in a handful of requests.
 
-Requests: the server version, every deployment (paged, 200 a page), their flows
-and the declared flows (one filter), the block documents the deployments point
-at and the named blocks the manifests name (two filters), the block types of blocks not found (one filter, only
-then), and the reconciler's
-own documents (inventories: one filter; the ownership claims of the declared and inventoried
-deployments: one filter).  Never one request per deployment.
+Requests: the server version, the deployments (paged, 200 a page: for a plan, only those of the flows the
+manifests and this source's inventory name), their flows and the declared flows (one filter), the block
+documents the deployments point at and the named blocks the manifests name (two filters), the block types of
+blocks not found (one filter, only then), and the reconciler's own documents (inventories: one filter, and this
+source's by name; the ownership claims of the declared and inventoried deployments: one filter).  Never one
+request per deployment.  Reads that do not depend on each other go out together, a few at a time: the
+deployment pages and the claim pages are two streams side by side (over a network their round trips overlap;
+against a local server that does one thing at a time, more at once only queued there).
 """
 from __future__ import annotations
 
@@ -121,15 +123,15 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     own_raw = own_f.result() if own_f is not None else None
     own = _inventory(own_raw) if own_raw is not None else None
     owned = own.deployments if own is not None and own.source == source else frozenset()
-    claims_f = pool.submit(claims_mod.read, client, {d.identity for d in desired} | owned, pool, len(owned))
+    claims_f = pool.submit(claims_mod.read, client, {d.identity for d in desired} | owned)
     flow_names = sorted({d.flow_name for d in desired} | {f for i in owned for f in _flow_names_of(i)})
     # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
     flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
     if not relevant_only:
-        raw_deployments = client.paged_ahead("deployments/filter", {"sort": "NAME_ASC"}, pool, len(owned))
+        raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
     elif flow_names:
-        raw_deployments = client.paged_ahead("deployments/filter", {
-            "sort": "NAME_ASC", "flows": {"name": {"any_": flow_names}}}, pool, len(owned))
+        raw_deployments = list(client.paged("deployments/filter", {
+            "sort": "NAME_ASC", "flows": {"name": {"any_": flow_names}}}))
     else:
         raw_deployments = []
     blocks: dict[str, BlockDoc] = {}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import ssl
-from concurrent.futures import Executor
 from typing import Any, Callable, Iterator, Optional, TextIO, Union
 
 import httpx
@@ -74,25 +73,14 @@ class PrefectClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
-    def paged(self, path: str, body: dict[str, Any], start: int = 0) -> Iterator[dict[str, Any]]:
-        offset = start
+    def paged(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        offset = 0
         while True:
             page = self.post(path, {**body, "limit": PAGE, "offset": offset})
             yield from page
             if len(page) < PAGE:
                 return
             offset += PAGE
-
-    def paged_ahead(self, path: str, body: dict[str, Any], pool: Executor, expect: int) -> list[dict[str, Any]]:
-        """Every item, as `paged` reads them; the pages that `expect` items fill are asked for at once (on the
-        pool's threads), then any more one after another.  With `expect` right, the same requests as `paged`."""
-        first = expect // PAGE + 1
-        futures = [pool.submit(self.post, path, {**body, "limit": PAGE, "offset": i * PAGE}) for i in range(first)]
-        pages = [f.result() for f in futures]
-        items = [item for page in pages for item in page]
-        if len(pages[-1]) == PAGE:
-            items.extend(self.paged(path, body, start=first * PAGE))
-        return items
 
     def close(self) -> None:
         self.http.close()

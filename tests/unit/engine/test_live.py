@@ -1,8 +1,6 @@
 """live.read: what the server holds, read in a handful of requests whatever its size."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from reconciler.engine import live as live_mod
@@ -193,17 +191,3 @@ def test_a_plan_with_nothing_declared_or_owned_reads_no_deployment():
     populate(fake, 30)
     live = live_mod.read(fake.client(), [], pf.SOURCE, relevant_only=True)
     assert live.deployments == {} and fake.calls("POST", "/deployments/filter") == []
-
-
-@pytest.mark.parametrize("count,owned", [(450, 450), (450, 0), (450, 300), (400, 400), (0, 0), (100, 700)])
-def test_pages_are_asked_for_as_many_times_as_one_after_another(count, owned):
-    """With an inventory to predict them the pages go out together; never more of them than paging one by one
-    needs, unless the inventory lists more than the server holds (then the empty pages it predicted)."""
-    fake = pf.FakePrefect()
-    populate(fake, count)
-    with ThreadPoolExecutor(4) as pool:
-        together = fake.client().paged_ahead("deployments/filter", {"sort": "NAME_ASC"}, pool, owned)
-    requests = sorted(c.body["offset"] for c in fake.calls("POST", "/deployments/filter"))
-    assert [d["id"] for d in together] == [d["id"] for d in fake.client().paged("deployments/filter", {"sort": "NAME_ASC"})]
-    needed = count // 200 + 1
-    assert requests == [200 * i for i in range(max(needed, owned // 200 + 1))]

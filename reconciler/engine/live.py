@@ -1,14 +1,17 @@
 """Prefect API → Live: what the server holds now, read in a handful of requests.
 
-Requests: the server version, every deployment (paged, 200 a page), their flows
-and the declared flows (one filter), the block documents the deployments point
-at and the named blocks the manifests name (two filters), the block types of blocks not found (one filter, only
-then), and the reconciler's
-own documents (inventories: one filter; the ownership claims of the declared and inventoried
-deployments: one filter).  Never one request per deployment.
+Requests: the server version, the deployments (paged, 200 a page: for a plan, only those of the flows the
+manifests and this source's inventory name), their flows and the declared flows (one filter), the block
+documents the deployments point at and the named blocks the manifests name (two filters), the block types of
+blocks not found (one filter, only then), and the reconciler's own documents (inventories: one filter, and this
+source's by name; the ownership claims of the declared and inventoried deployments: one filter).  Never one
+request per deployment.  Reads that do not depend on each other go out together, a few at a time: the
+deployment pages and the claim pages are two streams side by side (over a network their round trips overlap;
+against a local server that does one thing at a time, more at once only queued there).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -87,73 +90,131 @@ class Live:
         return None
 
 
-def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str] = None) -> Live:
+READERS = 4   # requests in flight at once while reading (one httpx client: it is thread-safe)
+
+
+def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str] = None, *,
+         relevant_only: bool = False) -> Live:
+    """What the server holds.  `relevant_only`: only the deployments of the flows the manifests and this
+    source's inventory name (all a plan needs: the declared, the owned ones to prune, the same-identity ones
+    to adopt or refuse), not every deployment on the server.  Independent reads go out together."""
     desired = list(desired)
-    version = client.server_version()
-    raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
-    flow_ids = sorted({d["flow_id"] for d in raw_deployments})
-    flow_names = sorted({d.flow_name for d in desired})
-    flows_by_id: dict[str, str] = {}
-    flows: dict[str, str] = {}
-    if flow_ids or flow_names:
-        query: dict[str, Any] = {"operator": "or_"}
-        if flow_ids:
-            query["id"] = {"any_": flow_ids}
-        if flow_names:
-            query["name"] = {"any_": flow_names}
-        for flow in client.paged("flows/filter", {"flows": query}):
-            flows_by_id[flow["id"]] = flow["name"]
-            flows[flow["name"]] = flow["id"]
+    with ThreadPoolExecutor(READERS, thread_name_prefix="reconcile-read") as pool:
+        try:
+            return _read(client, desired, source, relevant_only, pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], relevant_only: bool,
+          pool: ThreadPoolExecutor) -> Live:
+    version_f = pool.submit(client.server_version)
+    own_f = pool.submit(_own_inventory, client, source) if source is not None else None
+    # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
+    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
+    inventories_f = pool.submit(lambda: list(client.paged("block_documents/filter", body)))
+    wanted = _named_refs(desired)
+    named_f = pool.submit(_named_blocks, client, wanted) if wanted else None
+    pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
+    pools_f = pool.submit(lambda: frozenset(p["name"] for p in client.paged(
+        "work_pools/filter", {"work_pools": {"name": {"any_": pools}}}))) if pools else None
+
+    version = version_f.result()   # first: a URL that is no Prefect API is reported as such
+    own_raw = own_f.result() if own_f is not None else None
+    own = _inventory(own_raw) if own_raw is not None else None
+    owned = own.deployments if own is not None and own.source == source else frozenset()
+    claims_f = pool.submit(claims_mod.read, client, {d.identity for d in desired} | owned)
+    flow_names = sorted({d.flow_name for d in desired} | {f for i in owned for f in _flow_names_of(i)})
+    # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
+    flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
+    if not relevant_only:
+        raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
+    elif flow_names:
+        raw_deployments = list(client.paged("deployments/filter", {
+            "sort": "NAME_ASC", "flows": {"name": {"any_": flow_names}}}))
+    else:
+        raw_deployments = []
+    blocks: dict[str, BlockDoc] = {}
+    ids = sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"), d.get("storage_document_id")) if i})
+    blocks_f = pool.submit(_blocks_by_id, client, ids) if ids else None
+
+    if flows_f is not None:
+        found = flows_f.result()
+    elif relevant_only:
+        found = []
+    else:
+        found = _flows(client, flow_names, sorted({d["flow_id"] for d in raw_deployments}))
+    flows_by_id = {flow["id"]: flow["name"] for flow in found}
+    flows = {flow["name"]: flow["id"] for flow in found}
     deployments: dict[str, dict[str, Any]] = {}
     for dep in raw_deployments:
         flow_name = flows_by_id.get(dep["flow_id"])
         if flow_name is not None:
             deployments[f"{flow_name}/{dep['name']}"] = dep
 
-    blocks: dict[str, BlockDoc] = {}
-    ids = sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"), d.get("storage_document_id")) if i})
-    if ids:
-        # with secrets: an anonymous block is matched by its whole content (the data is never printed or saved)
-        body = {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}, "include_secrets": True}
-        for raw in client.paged("block_documents/filter", body):
-            doc = BlockDoc.from_api(raw)
-            blocks[doc.id] = doc
-    wanted = _named_refs(desired)
+    for doc in (blocks_f.result() if blocks_f is not None else []) + (named_f.result() if named_f is not None else []):
+        blocks[doc.id] = doc
     named: dict[tuple[str, str], BlockDoc] = {}
-    if wanted:
-        body = {"block_documents": {"name": {"any_": sorted({n for _, n in wanted})}},
-                "block_types": {"slug": {"any_": sorted({s for s, _ in wanted})}}}
-        for raw in client.paged("block_documents/filter", body):
-            doc = BlockDoc.from_api(raw)
-            blocks[doc.id] = doc
     for doc in blocks.values():
         if not doc.anonymous and doc.name:
             named[(doc.slug, doc.name)] = doc
-
     unregistered = _unregistered(client, desired, blocks, named)
-    pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
-    work_pools = frozenset(p["name"] for p in client.paged("work_pools/filter", {"work_pools": {"name": {"any_": pools}}})) if pools else frozenset()
+    work_pools = pools_f.result() if pools_f is not None else frozenset()
 
-    # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
     inventories: dict[str, Inventory] = {}
-    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
-    raws = list(client.paged("block_documents/filter", body))
-    if source is not None:  # this source's own inventory is read by its exact name as well
-        try:
-            raws.append(client.get(f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}"))
-        except NotFound:
-            pass
-    for raw in raws:
-        value = (raw.get("data") or {}).get("value") or {}
-        if isinstance(value, dict) and isinstance(value.get("source"), str):
-            inventories[value["source"]] = Inventory(
-                source=value["source"], deployments=frozenset(value.get("deployments") or ()),
-                doc_id=raw["id"], doc_name=raw["name"])
-    own = inventories.get(source) if source is not None else None
-    claims = claims_mod.read(client, {d.identity for d in desired} | (own.deployments if own else frozenset()))
+    for raw in inventories_f.result() + ([own_raw] if own_raw is not None else []):
+        inventory = _inventory(raw)
+        if inventory is not None:
+            inventories[inventory.source] = inventory
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims,
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims_f.result(),
                 unregistered=unregistered)
+
+
+def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any]]:
+    """This source's own inventory, read by its exact name (as well as by the filter of every inventory)."""
+    try:
+        return client.get(f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}")
+    except NotFound:
+        return None
+
+
+def _inventory(raw: dict[str, Any]) -> Optional[Inventory]:
+    value = (raw.get("data") or {}).get("value") or {}
+    if isinstance(value, dict) and isinstance(value.get("source"), str):
+        return Inventory(source=value["source"], deployments=frozenset(value.get("deployments") or ()),
+                         doc_id=raw["id"], doc_name=raw["name"])
+    return None
+
+
+def _flow_names_of(identity: str) -> list[str]:
+    """The flow names an identity `flow/deployment` can have (Prefect bans `/` in names; every split, in case)."""
+    parts = identity.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _flows(client: PrefectClient, names: list[str], ids: list[str]) -> list[dict[str, Any]]:
+    """The flows with these names or ids (one filter)."""
+    if not names and not ids:
+        return []
+    query: dict[str, Any] = {"operator": "or_"}
+    if ids:
+        query["id"] = {"any_": ids}
+    if names:
+        query["name"] = {"any_": names}
+    return list(client.paged("flows/filter", {"flows": query}))
+
+
+def _blocks_by_id(client: PrefectClient, ids: list[str]) -> list[BlockDoc]:
+    # with secrets: an anonymous block is matched by its whole content (the data is never printed or saved)
+    body = {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}, "include_secrets": True}
+    return [BlockDoc.from_api(raw) for raw in client.paged("block_documents/filter", body)]
+
+
+def _named_blocks(client: PrefectClient, wanted: set[tuple[str, str]]) -> list[BlockDoc]:
+    body = {"block_documents": {"name": {"any_": sorted({n for _, n in wanted})}},
+            "block_types": {"slug": {"any_": sorted({s for s, _ in wanted})}}}
+    return [BlockDoc.from_api(raw) for raw in client.paged("block_documents/filter", body)]
 
 
 def _unregistered(client: PrefectClient, desired: list[Desired], blocks: dict[str, BlockDoc],

@@ -147,7 +147,7 @@ class Planned:
 
 def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
     prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
-    live = live_mod.read(client, prepared.desired, prepared.source)
+    live = live_mod.read(client, prepared.desired, prepared.source, relevant_only=True)
     adapter = adapter_for(live.server_version)
     checks.server_objects_exist(prepared.desired, live)   # every missing block type, block and pool at once
     places = locations_mod.read(client, live, prepared.desired, prepared.bundles)

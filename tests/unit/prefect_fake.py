@@ -264,7 +264,9 @@ class FakePrefect:
     # POST /deployments/filter
     def _filter_deployments(self, body: Any) -> tuple[int, Any]:
         crit = (body or {}).get("deployments") or {}
-        found = [d for d in self.deployments.values() if _matches(d, crit)]
+        flow_crit = (body or {}).get("flows") or {}   # a deployment matches when its flow does
+        found = [d for d in self.deployments.values()
+                 if _matches(d, crit) and (not flow_crit or _matches(self.flows.get(d["flow_id"], {}), flow_crit))]
         return _page(sorted(found, key=lambda d: (d["name"], d["id"])), body)
 
     # POST /deployments/
@@ -649,7 +651,7 @@ def make_plan(fake: FakePrefect, docs: Iterable[dict[str, Any]], source: str = S
     """`reconcile plan`'s stages against the fake: resolve → live.read → diff."""
     wanted = desired(*docs)
     client = fake.client()
-    live = live_mod.read(client, wanted)
+    live = live_mod.read(client, wanted, source, relevant_only=True)   # as the engine's plan reads
     adapter = adapter_for(live.server_version)
     config = Config(ignore_differences=list(ignore))
     plan = diff_mod.diff(wanted, live, source, lambda dep: adapter.live_fields(dep, live.block_key), config.ignored)

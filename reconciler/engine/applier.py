@@ -23,7 +23,6 @@ from ..errors import NotFound, ReconcileError
 from ..manifests import schedules
 from ..prefect.api import PrefectClient
 from ..prefect.v2 import UPSERT_ONLY, V2Adapter
-from . import claims
 from . import inventory as inventory_store
 from .blockdocs import BlockIds
 from .limiter import WriteLimiter
@@ -76,11 +75,8 @@ class Applier:
                     self._record(report, result)
         finally:
             retry.on_busy = told_before
-        for action in plan.deletes:  # deletes last, one at a time; a deleted deployment's claim goes with it
-            result = self._guarded(action)
-            if result.status != FAILED:
-                claims.release(self.client, plan.source, [action.identity], self.live.claims)
-            self._record(report, result)
+        for action in plan.deletes:  # deletes last, one at a time (the inventory lets them go after)
+            self._record(report, self._guarded(action))
         failed_deletes = {r.identity for r in report.results if r.action == "delete" and r.status == FAILED}
         # narrowed last, so it lists every deployment this source still claims at any point
         inventory_store.write(self.client, plan.source, widened, plan.inventory_after | failed_deletes)

@@ -32,10 +32,8 @@ def diff(
     """`prune=False` (one manifest applied on its own) never deletes and keeps the inventory's other entries."""
     inventory = live.inventories.get(source)
     listed = inventory.deployments if inventory else frozenset()
-    claimed = frozenset(i for i, c in live.claims.items() if c.source == source)
-    # what this source owns: its claims, and what its inventory lists that no source has claimed yet
-    # (written before claims existed; apply claims it before writing, and a lost claim is a conflict)
-    owned = claimed | frozenset(i for i in listed if i not in live.claims)
+    # what this source owns: what its inventory lists (where another inventory lists it too: claims.owner)
+    owned = frozenset(i for i in listed if live.owner_of(i, source) is None)
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     notices: list[str] = []
@@ -76,7 +74,7 @@ def diff(
     after = frozenset(declared - {c.identity for c in conflicts}) | (frozenset() if prune else owned)
     return Plan(source=source, api_url=live.api_url, server_version=live.server_version,
                 actions=tuple(actions), conflicts=tuple(conflicts), inventory_before=listed,
-                inventory_after=after, notices=tuple(notices), unclaimed=after - claimed)
+                inventory_after=after, notices=tuple(notices), unclaimed=after - owned)
 
 
 def _creation(fields: dict[str, Any]) -> tuple[Change, ...]:

@@ -1,8 +1,8 @@
-"""Writing a source's inventory: a JSON block document named after the source.
+"""Writing a source's inventory: a JSON block document named after the source, listing what it owns.
 
-Widened to old ∪ new before the first write, narrowed to the desired set after
-a successful apply, so a crash in between leaves the union and the next run
-still prunes correctly.
+Widened to old ∪ new before the first write (under the ownership lock: claims.take), narrowed to the
+desired set after a successful apply, so a crash in between leaves the union and the next run still
+prunes correctly.
 """
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def write(client: PrefectClient, source: str, current: Optional[Inventory], iden
     wanted = frozenset(identities)
     if current is not None and current.deployments == wanted and current.doc_id:
         return current
+    if not wanted and (current is None or not current.doc_id):
+        return Inventory(source, wanted)   # created only with something to own (under the ownership lock)
     docs = JsonDocs(client)
     value = {"source": source, "deployments": sorted(wanted)}
     name = doc_name(source)

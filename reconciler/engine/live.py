@@ -4,10 +4,9 @@ Requests: the server version, the deployments (paged, 200 a page: for a plan, on
 manifests and this source's inventory name), their flows and the declared flows (one filter), the block
 documents the deployments point at and the named blocks the manifests name (two filters), the block types of
 blocks not found (one filter, only then), and the reconciler's own documents (inventories: one filter, and this
-source's by name; the ownership claims of the declared and inventoried deployments: one filter).  Never one
-request per deployment.  Reads that do not depend on each other go out together, a few at a time: the
-deployment pages and the claim pages are two streams side by side (over a network their round trips overlap;
-against a local server that does one thing at a time, more at once only queued there).
+source's by name; claim documents of earlier versions only for a deployment two inventories list).  Never one
+request per deployment.  Reads that do not depend on each other go out together, a few at a time (over a
+network their round trips overlap; a local server that does one thing at a time only queues them).
 """
 from __future__ import annotations
 
@@ -71,7 +70,7 @@ class Live:
     inventories: dict[str, Inventory]                # source → inventory
     work_pools: frozenset[str] = frozenset()         # the declared work pools that exist
     unregistered: frozenset[str] = frozenset()       # block types the manifests use that the server does not know
-    claims: dict[str, claims_mod.Claim] = field(default_factory=dict)   # identity → the source that owns it
+    claims: dict[str, claims_mod.Claim] = field(default_factory=dict)   # earlier versions' claims, where contested
 
     def block_key(self, doc_id: Optional[str]) -> Optional[str]:
         if not doc_id:
@@ -80,14 +79,9 @@ class Live:
         return doc.key if doc else f"missing:{doc_id}"
 
     def owner_of(self, identity: str, except_source: str) -> Optional[str]:
-        """The other source that owns identity: its claim decides; before claims existed, an inventory did."""
-        claim = self.claims.get(identity)
-        if claim is not None:
-            return claim.source if claim.source != except_source else None
-        for source, inventory in sorted(self.inventories.items()):
-            if source != except_source and identity in inventory.deployments:
-                return source
-        return None
+        """The other source that owns identity (the one whose inventory lists it: claims.owner), if any."""
+        held_by = claims_mod.owner(identity, self.inventories, self.claims)
+        return held_by if held_by != except_source else None
 
 
 READERS = 4   # requests in flight at once while reading (one httpx client: it is thread-safe)
@@ -110,9 +104,7 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
           pool: ThreadPoolExecutor) -> Live:
     version_f = pool.submit(client.server_version)
     own_f = pool.submit(_own_inventory, client, source) if source is not None else None
-    # Inventories only (locks come and go, and offset paging over a changing set can skip entries).
-    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}}}
-    inventories_f = pool.submit(lambda: list(client.paged("block_documents/filter", body)))
+    inventories_f = pool.submit(_all_inventories, client)
     wanted = _named_refs(desired)
     named_f = pool.submit(_named_blocks, client, wanted) if wanted else None
     pools = sorted({d.fields.get("work_pool_name") for d in desired} - {None})
@@ -123,7 +115,6 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     own_raw = own_f.result() if own_f is not None else None
     own = _inventory(own_raw) if own_raw is not None else None
     owned = own.deployments if own is not None and own.source == source else frozenset()
-    claims_f = pool.submit(claims_mod.read, client, {d.identity for d in desired} | owned)
     flow_names = sorted({d.flow_name for d in desired} | {f for i in owned for f in _flow_names_of(i)})
     # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
     flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
@@ -161,14 +152,37 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     unregistered = _unregistered(client, desired, blocks, named)
     work_pools = pools_f.result() if pools_f is not None else frozenset()
 
+    inventories = _by_source(inventories_f.result() + ([own_raw] if own_raw is not None else []))
+    # claims of earlier versions decide only where two inventories list one deployment: normally no request
+    legacy = claims_mod.read(client, claims_mod.contested(inventories, {d.identity for d in desired} | owned))
+    return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
+                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=legacy,
+                unregistered=unregistered)
+
+
+def read_inventories(client: PrefectClient, source: Optional[str] = None) -> dict[str, Inventory]:
+    """Every source's inventory (one filter), and this source's read by its name as well."""
+    raws = _all_inventories(client)
+    own = _own_inventory(client, source) if source is not None else None
+    return _by_source(raws + ([own] if own is not None else []))
+
+
+def _all_inventories(client: PrefectClient) -> list[dict[str, Any]]:
+    # Inventories only, in name order (locks come and go, and offset paging over a changing set can skip
+    # entries; an inventory is created only under the ownership lock and never deleted, so under that lock
+    # the pages are stable)
+    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}},
+            "sort": "NAME_ASC"}
+    return list(client.paged("block_documents/filter", body))
+
+
+def _by_source(raws: list[dict[str, Any]]) -> dict[str, Inventory]:
     inventories: dict[str, Inventory] = {}
-    for raw in inventories_f.result() + ([own_raw] if own_raw is not None else []):
+    for raw in raws:
         inventory = _inventory(raw)
         if inventory is not None:
             inventories[inventory.source] = inventory
-    return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
-                blocks=blocks, named=named, inventories=inventories, work_pools=work_pools, claims=claims_f.result(),
-                unregistered=unregistered)
+    return inventories
 
 
 def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any]]:

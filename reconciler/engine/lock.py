@@ -86,13 +86,15 @@ def machine_id() -> str:
 
 class Lock:
     def __init__(self, client: PrefectClient, source: str, *, ttl: float = DEFAULT_TTL,
-                 timeout: float = 0.0, say: Callable[[str], None] = lambda line: None) -> None:
+                 timeout: float = 0.0, say: Callable[[str], None] = lambda line: None,
+                 doc: Optional[str] = None, what: Optional[str] = None) -> None:
         if ttl <= 0:
             raise ValueError(f"the lock's ttl must be positive, not {ttl}")
         self.client = client
         self.docs = JsonDocs(client)
         self.source = source
-        self.name = LOCK_PREFIX + doc_slug(source)
+        self.name = LOCK_PREFIX + (doc or doc_slug(source))   # `doc`: a lock that is no source's (ownership)
+        self.what = what or f"source {source!r}"
         self.ttl = ttl
         self.timeout = timeout
         self.say = say
@@ -122,7 +124,7 @@ class Lock:
                     raise
                 unanswered += 1   # it may have been created: read it back
                 if unanswered >= UNANSWERED_TRIES:
-                    raise ReconcileError(f"{exc} (taking the lock of source {self.source!r}; if one of "
+                    raise ReconcileError(f"{exc} (taking the lock of {self.what}; if one of "
                                          f"{unanswered} tries took it, it expires within {self.ttl:g} s)") from None
             else:
                 lease = self._take(doc["id"], value, sent)
@@ -130,7 +132,7 @@ class Lock:
                     return lease
                 untrusted += 1
                 if untrusted >= UNTRUSTED_TRIES:
-                    raise ReconcileError(f"the Prefect API answers too slowly to hold the lock of source {self.source!r}:"
+                    raise ReconcileError(f"the Prefect API answers too slowly to hold the lock of {self.what}:"
                                          f" each answer came after most of its {self.ttl:g} s lease had passed")
                 token = uuid.uuid4().hex
                 continue
@@ -149,7 +151,7 @@ class Lock:
             if self._break_if_dead(current["id"], held):
                 continue
             if clock() >= deadline:
-                raise LockHeld(f"source {self.source!r} is locked by {held.get('holder', '?')} since "
+                raise LockHeld(f"{self.what} is locked by {held.get('holder', '?')} since "
                                f"{held.get('started', '?')} until {held.get('expires', '?')}; "
                                "try again later or pass --lock-timeout SECONDS to wait")
             expires = _parse(held.get("expires"))
@@ -186,7 +188,7 @@ class Lock:
                 if not _unanswered(exc):
                     raise
                 if attempt == READ_TRIES:
-                    raise ReconcileError(f"{exc} (reading the lock of source {self.source!r}; if this run "
+                    raise ReconcileError(f"{exc} (reading the lock of {self.what}; if this run "
                                          f"took it, it expires within {self.ttl:g} s)") from None
                 time.sleep(attempt)
         return None  # not reached
@@ -222,7 +224,10 @@ class Lock:
         return self._renewer.lost if self._renewer is not None else None
 
     def _check_write(self, method: str, path: str) -> None:
-        """PrefectClient.before_write while held: no write once the lease is lost (except to the lock itself)."""
+        """PrefectClient.before_write while held: no write once the lease is lost (except to the lock itself),
+        nor once a lock held around this one is lost."""
+        if self._previous_guard is not None:
+            self._previous_guard(method, path)
         lease = self.lease
         if lease is None or path.strip("/") == f"block_documents/{lease.doc_id}":
             return
@@ -230,7 +235,7 @@ class Lock:
             raise self._lost_error()
 
     def _lost_error(self) -> LockLost:
-        return LockLost(f"lost the lock of source {self.source!r} while applying: {self.lost}; "
+        return LockLost(f"lost the lock of {self.what} while applying: {self.lost}; "
                         "writes after that were not sent; run apply again")
 
     # -- letting go ---------------------------------------------------------------------
@@ -245,7 +250,7 @@ class Lock:
         try:
             self._delete(lease.doc_id)
         except ReconcileError as exc:  # the work is done; the lease runs out by itself
-            self.say(f"could not release the lock for {self.source} ({exc}); it expires at {lease.expires.isoformat()}")
+            self.say(f"could not release the lock of {self.what} ({exc}); it expires at {lease.expires.isoformat()}")
 
     def __enter__(self) -> Lease:
         return self.acquire()

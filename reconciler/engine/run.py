@@ -25,7 +25,6 @@ from . import claims
 from . import desired as desired_mod
 from . import diff as diff_mod
 from . import guards as checks
-from . import inventory as inventory_store
 from . import live as live_mod
 from .applier import Applier, Listener
 from .codeplan import with_uploads
@@ -204,16 +203,14 @@ def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) 
 def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
     live, plan = planned.live, planned.plan
     checks.conflicts(plan)
-    # the inventory widens first (so it always lists what this source claims), then ownership is taken: a
-    # deployment another source claimed since the plan was made is not written
-    live.inventories[plan.source] = inventory_store.write(client, plan.source, live.inventories.get(plan.source),
-                                                          plan.inventory_before | plan.inventory_after)
-    lost = claims.take(client, plan.source, plan.unclaimed | {a.identity for a in plan.deletes}, live.claims)
+    # ownership of new deployments is recorded first, under the ownership lock, by widening the inventory: a
+    # deployment another source recorded since the plan was made is not written
+    lost: dict[str, str] = {}
+    if plan.unclaimed:
+        lost, live.inventories[plan.source] = claims.take(
+            client, plan.source, plan.unclaimed, plan.inventory_before | plan.inventory_after, live.claims,
+            ttl=options.lock_ttl, timeout=options.lock_timeout + 2 * options.lock_ttl, say=options.say)
     plan = without(plan, lost)
-    deleting = {a.identity for a in plan.deletes}
-    gone = {i for i, c in live.claims.items()           # owned, no longer declared, already gone from the server
-            if c.source == plan.source and i not in plan.inventory_after and i not in deleting}
-    claims.release(client, plan.source, gone, live.claims)
     applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
                       on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
                       on_bytes=options.on_bytes)

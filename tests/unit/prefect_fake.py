@@ -142,15 +142,14 @@ class FakePrefect:
             "name": name, "data": data or {}, "is_anonymous": anonymous,
             "block_type_id": block_type["id"], "block_schema_id": schema["id"]})[1]
 
-    def set_inventory(self, source: str, identities: Iterable[str], claims: bool = True) -> dict[str, Any]:
-        """A source's inventory, and (unless `claims=False`: written before claims existed) its claims."""
+    def set_inventory(self, source: str, identities: Iterable[str]) -> dict[str, Any]:
+        """A source's inventory: the deployments it owns."""
         identities = sorted(identities)
-        for identity in identities if claims else ():
-            self.set_claim(identity, source)
         return self.add_block_document(
             "json", inventory_mod.doc_name(source), {"value": {"source": source, "deployments": identities}})
 
     def set_claim(self, identity: str, source: str) -> dict[str, Any]:
+        """A claim document as earlier versions wrote them (one per deployment)."""
         return self.add_block_document("json", claims_mod.claim_name(identity),
                                        {"value": {"deployment": identity, "source": source}})
 

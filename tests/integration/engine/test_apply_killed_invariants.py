@@ -1,4 +1,4 @@
-"""apply killed (SIGKILL) at any of its API writes, with code uploads, claims and a prune: nothing is left broken.
+"""apply killed (SIGKILL) at any of its API writes, with code uploads, new ownership and a prune: nothing is left broken.
 
 One apply uploads new code, creates a deployment, updates one and prunes one. It runs as a process
 through `HoldingProxy`, which stops it at the N-th API write (that write and everything after it never
@@ -6,10 +6,10 @@ reach the server), and is then killed. N is drawn per case (seed in the failure 
 RECONCILE_TEST_SEED repeats one), plus every write of a short run at fixed points.
 
 At the kill:  no deployment points at code that is not completely uploaded (the marker is written last and
-says `complete`); the source's inventory lists every deployment the source claims.
+says `complete`); a deployment the apply created is listed in the source's inventory (ownership is
+recorded before the create).
 After the next apply:  exit 0; the declared deployments, exactly; the code at the location is the bundle,
-file for file; inventory = claims = what is declared; no lock left behind; and an apply after that
-writes nothing.
+file for file; inventory = what is declared; no lock left behind; and an apply after that writes nothing.
 """
 from __future__ import annotations
 
@@ -27,11 +27,6 @@ from integration.upload_support import MARKER_NAME, block_ref, make_block, store
 
 SEED = int(os.environ.get("RECONCILE_TEST_SEED") or random.randrange(1 << 30))
 DRAWN = 5
-
-
-def claims(server: Server, source: str) -> set[str]:
-    return {d["data"]["value"]["deployment"] for d in server.reconcile_documents()
-            if d["name"].startswith("reconcile-owner-") and d["data"]["value"].get("source") == source}
 
 
 def location_is_complete(store) -> bool:
@@ -97,15 +92,15 @@ def test_a_kill_at_any_write_leaves_no_broken_deployment_and_the_next_apply_conv
             while not proxy.reached.wait(0.1) and proc.poll() is None:
                 pass
         finally:
-            proc.kill()              # SIGKILL: no cleanup; the lock, the claims and the inventory stay as they are
+            proc.kill()              # SIGKILL: no cleanup; the locks and the inventory stay as they are
             out, err = proc.communicate(timeout=60)
         assert proxy.reached.is_set(), f"{where}: apply finished before the stop\n{out}\n{err}"
         where += f", stopped at {proxy.held}"
 
         on_server = server.deployments(s.flow)
-        if "created" in on_server:   # a deployment exists only once its code is completely there
+        if "created" in on_server:   # a deployment exists only once its code is completely there, and it is owned
             assert location_is_complete(s.store / "code"), f"{where}: created points at an incomplete upload"
-        assert claims(server, s.source) <= (server.inventory(s.source) or set()), f"{where}: a claim not listed"
+            assert f"{s.flow}/created" in (server.inventory(s.source) or set()), f"{where}: created, not owned"
         proxy.release.set()
 
         rerun = s.apply("-v")
@@ -115,7 +110,7 @@ def test_a_kill_at_any_write_leaves_no_broken_deployment_and_the_next_apply_conv
         assert location_is_complete(s.store / "code"), where
         stored = stored_files(s.store / "code")
         assert stored["flow.py"] == (s.root / "flow.py").read_bytes() and stored["lib/util.py"] == b"X = 2\n", where
-        assert server.inventory(s.source) == s.declared == claims(server, s.source), where
+        assert server.inventory(s.source) == s.declared, where
         left = server.locks(s.source)
         if left and proxy.held == f"DELETE /api/block_documents/{left[0]['id']}":
             # Killed while releasing its lock, after every other write: the rerun has nothing to change and

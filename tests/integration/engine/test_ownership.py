@@ -1,4 +1,4 @@
-"""One owner per deployment, against a real server: racing sources, inventories from before claims, lone files.
+"""One owner per deployment, against a real server: racing sources, inventories that overlap, lone files.
 
 Issue 10 items 5–7: two sources that declare the same deployment and apply at the same moment must
 not both end up owning it; a manifest applied on its own belongs to its directory's source and
@@ -6,6 +6,7 @@ never prunes the others.
 """
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import threading
 
@@ -22,10 +23,17 @@ def server(prefect_api_url):
         yield srv
 
 
-def claims_of(server: Server, identity: str) -> list[str]:
-    """The sources that hold a claim document on identity."""
-    return [doc["data"]["value"]["source"] for doc in server.reconcile_documents()
-            if doc["name"].startswith("reconcile-owner-") and doc["data"]["value"].get("deployment") == identity]
+def listed_by(server: Server, identity: str) -> list[str]:
+    """The sources whose inventory lists identity."""
+    return sorted(doc["data"]["value"]["source"] for doc in server.reconcile_documents()
+                  if doc["name"].startswith("reconcile-inventory-")
+                  and identity in (doc["data"]["value"].get("deployments") or []))
+
+
+def legacy_claim(server: Server, identity: str, source: str) -> None:
+    """A claim document as reconcile wrote one per deployment before ownership moved into the inventories."""
+    name = "reconcile-owner-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+    server.create_json_document(name, {"deployment": identity, "source": source})
 
 
 def race(api_url: str, runs: list[tuple]) -> list:
@@ -57,10 +65,9 @@ def test_two_sources_racing_for_one_deployment_never_both_own_it(prefect_api_url
         roots.append(root)
 
     a, b = race(prefect_api_url, [(("apply", root, "--source", source), tmp_path) for root, source in zip(roots, sources)])
-    owners = [s for s in sources if identity in (server.inventory(s) or set())]
+    owners = listed_by(server, identity)
     assert len(owners) == 1, (owners, str(a), str(b))
     [owner] = owners
-    assert claims_of(server, identity) == [owner]
     loser_run = b if owner == sources[0] else a
     winner_run = a if owner == sources[0] else b
     assert winner_run.returncode == 0, winner_run
@@ -80,11 +87,13 @@ def test_two_sources_racing_for_one_deployment_never_both_own_it(prefect_api_url
     pruned = reconcile(prefect_api_url, "apply", loser_root, "--source", loser, cwd=tmp_path)
     assert pruned.returncode == 0, pruned
     assert server.deployment(flow, "shared")["updated"] == before["updated"]
-    assert claims_of(server, identity) == [owner]
+    assert listed_by(server, identity) == [owner]
 
 
-def test_inventories_written_before_claims_are_settled_by_the_first_claim(prefect_api_url, server, tmp_path, unique):
-    """Two inventories that both list a deployment (the old race's damage): the first apply to claim it wins."""
+def test_a_deployment_two_inventories_list_goes_to_an_earlier_versions_claim(prefect_api_url, server, tmp_path,
+                                                                            unique):
+    """Two inventories that list one deployment (an earlier version killed between its inventory writes):
+    the claim document that version wrote decides, and the other source lets go of it."""
     flow = f"it-legacy-{unique}"
     identity = f"{flow}/shared"
     source_a, source_b = f"it-legacy-a-{unique}", f"it-legacy-b-{unique}"
@@ -92,24 +101,37 @@ def test_inventories_written_before_claims_are_settled_by_the_first_claim(prefec
     write_manifest(root_a, manifest(flow, "shared", version="a"))
     write_manifest(root_b, manifest(flow, "shared", version="b"))
     assert reconcile(prefect_api_url, "apply", root_a, "--source", source_a, cwd=tmp_path).returncode == 0
-    # what an older reconcile left behind: no claim, and B's inventory lists the deployment as well
-    for doc in server.reconcile_documents():
-        if doc["name"].startswith("reconcile-owner-"):
-            if doc["data"]["value"].get("deployment") == identity:
-                server.call("DELETE", f"block_documents/{doc['id']}")
     server.create_json_document(f"reconcile-inventory-legacy-{unique}", {"source": source_b, "deployments": [identity]})
+    legacy_claim(server, identity, source_b)
 
-    converged = reconcile(prefect_api_url, "plan", root_a, "--source", source_a, "--detailed-exitcode", cwd=tmp_path)
-    assert converged.returncode == 2 and "ownership will be recorded" in converged.stdout, converged
-    assert reconcile(prefect_api_url, "apply", root_a, "--source", source_a, cwd=tmp_path).returncode == 0
-    assert claims_of(server, identity) == [source_a]
+    a = reconcile(prefect_api_url, "plan", root_a, "--source", source_a, cwd=tmp_path)
+    assert a.returncode == 1 and source_b in a.stderr, a
+    b = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, cwd=tmp_path)
+    assert b.returncode == 0, b
+    assert server.deployment(flow, "shared")["version"] == "b"
+    shrunk = reconcile(prefect_api_url, "apply", root_a, "--source", source_a, "--allow-conflicts", cwd=tmp_path)
+    assert shrunk.returncode == 0, shrunk
+    assert listed_by(server, identity) == [source_b]
+    assert server.deployment(flow, "shared")["version"] == "b"
+
+
+def test_without_a_claim_the_first_source_by_name_owns_a_deployment_two_inventories_list(prefect_api_url, server,
+                                                                                         tmp_path, unique):
+    flow = f"it-overlap-{unique}"
+    identity = f"{flow}/shared"
+    source_a, source_b = f"it-overlap-a-{unique}", f"it-overlap-b-{unique}"
+    root_a, root_b = tmp_path / "a", tmp_path / "b"
+    write_manifest(root_a, manifest(flow, "shared", version="a"))
+    write_manifest(root_b, manifest(flow, "shared", version="b"))
+    assert reconcile(prefect_api_url, "apply", root_b, "--source", source_b, cwd=tmp_path).returncode == 0
+    server.create_json_document(f"reconcile-inventory-overlap-{unique}", {"source": source_a, "deployments": [identity]})
 
     b = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, cwd=tmp_path)
-    assert b.returncode == 1 and source_a in b.stderr, b
+    assert b.returncode == 1 and source_a in b.stderr, b      # both agree: a comes first
+    assert server.deployment(flow, "shared")["version"] == "b"
+    a = reconcile(prefect_api_url, "apply", root_a, "--source", source_a, cwd=tmp_path)
+    assert a.returncode == 0, a
     assert server.deployment(flow, "shared")["version"] == "a"
-    shrunk = reconcile(prefect_api_url, "apply", root_b, "--source", source_b, "--allow-conflicts", cwd=tmp_path)
-    assert shrunk.returncode == 0, shrunk
-    assert identity not in (server.inventory(source_b) or set())
 
 
 def test_a_lone_manifest_belongs_to_its_directorys_source_and_never_prunes(prefect_api_url, server, tmp_path, unique):

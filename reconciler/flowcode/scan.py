@@ -19,9 +19,10 @@ from typing import Any
 from ..errors import ManifestError, ReconcileError
 from ..manifests import files
 from .docs import parameter_docs
-from .module import Module, Unknown, sort, text
+from .module import Module, Unknown, text
 from .schema import Types, encode, names_in, referenced
 from .schemadiff import schema_equivalent
+from .typeschemas import sort
 
 __all__ = ["FlowInfo", "scan", "manifest_schema", "schema_equivalent"]
 

@@ -16,7 +16,8 @@ import uuid
 from typing import Any, Optional
 
 from ..errors import ReconcileError
-from .module import (
+from .module import Member, Module, Unknown, args_of, text
+from .typeschemas import (
     BARE,
     CONSTRAINTS,
     DICTS,
@@ -28,11 +29,6 @@ from .module import (
     SETS,
     SIMPLE,
     TUPLES,
-    Member,
-    Module,
-    Unknown,
-    args_of,
-    text,
 )
 
 

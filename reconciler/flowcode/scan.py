@@ -18,9 +18,11 @@ from typing import Any
 
 from ..errors import ManifestError, ReconcileError
 from ..manifests import files
+from .defaults import encode
+from .definitions import referenced
 from .docs import parameter_docs
 from .module import Module, Unknown, text
-from .schema import Types, encode, names_in, referenced
+from .schema import Types, names_in
 from .schemadiff import schema_equivalent
 from .typeschemas import sort
 

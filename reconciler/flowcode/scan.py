@@ -18,10 +18,13 @@ from typing import Any
 
 from ..errors import ManifestError, ReconcileError
 from ..manifests import files
+from .defaults import encode
+from .definitions import referenced
 from .docs import parameter_docs
-from .module import Module, Unknown, sort, text
-from .schema import Types, encode, names_in, referenced
+from .module import Module, Unknown, text
+from .schema import Types, names_in
 from .schemadiff import schema_equivalent
+from .typeschemas import sort
 
 __all__ = ["FlowInfo", "scan", "manifest_schema", "schema_equivalent"]
 

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from .module import DECIMAL
+from .typeschemas import DECIMAL
 
 _MISSING = object()
 _ANNOTATIONS = {"title", "description", "default", "position", "examples", "writeOnly", "readOnly", "nullable",

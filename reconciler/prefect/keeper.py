@@ -1,6 +1,6 @@
 """The process that keeps the embedded Prefect server: runs it, and stops it when idle or told to.
 
-Started by `embedded.ensure()` in a session of its own (so it outlives the
+Started by `serverprocess.start()` in a session of its own (so it outlives the
 command that started it), as `python -m reconciler.prefect.keeper STATE_DIR
 IDLE_SECONDS -- PREFECT_COMMAND...`.  The server is its child, in the same process
 group, so stopping the group stops both.  It exits, removing the state file that

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from reconciler import cli
-from reconciler.engine import desired as desired_mod, diff as diff_mod, export
+from reconciler.engine import desired as desired_mod, diff as diff_mod, export, exported as exported_mod
 from reconciler.manifests import manifest as manifest_mod
 from reconciler.manifests.blocks import MASK
 from reconciler.prefect.api import PrefectClient
@@ -53,9 +53,9 @@ def block(slug: str, anonymous: bool = False) -> dict:
                 if b["block_type"]["slug"] == slug and b["is_anonymous"] == anonymous)
 
 
-def export_all(data: dict | None = None) -> dict[str, export.Exported]:
+def export_all(data: dict | None = None) -> dict[str, exported_mod.Exported]:
     data = data or api()
-    out = export.manifests(data["deployments"], data["flows"], data["block_documents"], STAMP)
+    out = exported_mod.manifests(data["deployments"], data["flows"], data["block_documents"], STAMP)
     return {e.identity.split("/", 1)[1]: e for e in out}
 
 
@@ -82,7 +82,7 @@ def live_from(data: dict, inventories: dict[str, set[str]]) -> Live:
                 inventories={s: Inventory(s, frozenset(ids)) for s, ids in inventories.items()})
 
 
-def plan_of(exported: list[export.Exported], live: Live, source: str):
+def plan_of(exported: list[exported_mod.Exported], live: Live, source: str):
     wanted = desired_mod.resolve([parse(e.text, str(e.path)) for e in exported])
     adapter = V2Adapter()
     return diff_mod.diff(wanted, live, source, lambda dep: adapter.live_fields(dep, live.block_key))
@@ -284,21 +284,21 @@ def test_a_deployment_without_infrastructure_plans_exactly_one_change():
     ("flow.with.dots", ".hidden", "flow-with-dots/hidden-deployment.yaml"),
 ], ids=["spaces", "symbols", "traversal", "accents", "dots"])
 def test_file_paths_are_filesystem_safe(flow, name, expected):
-    [path] = export.file_paths([(flow, name)])
+    [path] = exported_mod.file_paths([(flow, name)])
     assert path == PurePosixPath(expected)
 
 
 def test_names_that_slug_alike_get_distinct_stable_paths():
     pairs = [("ETL", "Daily Run"), ("ETL", "daily-run"), ("etl", "Daily Run"), ("ETL", "weekly")]
-    paths = export.file_paths(pairs)
+    paths = exported_mod.file_paths(pairs)
     assert len(set(paths)) == 4
     assert paths[3] == PurePosixPath("etl/weekly-deployment.yaml")
     assert all(re.fullmatch(r"etl/daily-run-[0-9a-f]{8}-deployment\.yaml", str(p)) for p in paths[:3])
-    assert export.file_paths(list(reversed(pairs))) == list(reversed(paths))   # order does not matter
+    assert exported_mod.file_paths(list(reversed(pairs))) == list(reversed(paths))   # order does not matter
 
 
 def test_a_name_with_nothing_filesystem_safe_left_gets_a_hash():
-    [path] = export.file_paths([("!!!", "???")])
+    [path] = exported_mod.file_paths([("!!!", "???")])
     assert re.fullmatch(r"flow/[0-9a-f]{8}-deployment\.yaml", str(path))
 
 

@@ -13,7 +13,7 @@ import pytest
 from reconciler import cli
 from reconciler.bundles import bundle
 from reconciler.errors import ManifestError, ReconcileError
-from reconciler.manifests import files, paramschema, yamlpos
+from reconciler.manifests import files, paramschema, yamlpos, yamlvalues
 
 try:
     from .. import prefect_fake as pf
@@ -86,11 +86,11 @@ def test_a_file_over_one_mebibyte_is_not_parsed(tmp_path, monkeypatch, capsys, f
 
 
 def test_too_many_values_and_too_deep_nesting_are_refused():
-    many = "a: [" + ", ".join(["1"] * (yamlpos.MAX_NODES + 1)) + "]\n"
-    with pytest.raises(ManifestError, match=f"more than {yamlpos.MAX_NODES} YAML values"):
+    many = "a: [" + ", ".join(["1"] * (yamlvalues.MAX_NODES + 1)) + "]\n"
+    with pytest.raises(ManifestError, match=f"more than {yamlvalues.MAX_NODES} YAML values"):
         yamlpos.load(many, "f.yaml")
-    deep = "a: " + "[" * (yamlpos.MAX_DEPTH + 1) + "]" * (yamlpos.MAX_DEPTH + 1) + "\n"
-    with pytest.raises(ManifestError, match=f"nested deeper than {yamlpos.MAX_DEPTH} levels"):
+    deep = "a: " + "[" * (yamlvalues.MAX_DEPTH + 1) + "]" * (yamlvalues.MAX_DEPTH + 1) + "\n"
+    with pytest.raises(ManifestError, match=f"nested deeper than {yamlvalues.MAX_DEPTH} levels"):
         yamlpos.load(deep, "f.yaml")
 
 

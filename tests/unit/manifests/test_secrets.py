@@ -98,7 +98,7 @@ def test_an_inline_block_json_never_holds_its_secret():
 
 
 def test_export_masks_credential_settings_the_server_keeps_in_plain_text():
-    from reconciler.engine.export import _block
+    from reconciler.engine.exported import _block
     raw = {"id": "b1", "name": "rfs", "is_anonymous": False, "block_type": {"slug": "remote-file-system"},
            "data": {"basepath": "s3://b/p", "settings": {"key": "AKIA-x", "secret": "sekrit", "token": "t0k",
                                                          "client_kwargs": {"endpoint_url": "http://h"}}}}

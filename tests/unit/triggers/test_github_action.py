@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from github_outputs import parse_output_file
-from reconciler.triggers import github_action as action
+from reconciler.triggers import github_inputs
 from reconciler.triggers import github_workflow as workflow
 from reconciler.triggers.github_comments import (COMMENT_LIMIT, GitHub, GitHubError, comment_key, fenced, is_ours,
                                                   marker, summary_size, truncate)
@@ -204,21 +204,21 @@ def test_a_bad_gateway_is_retried():
 
 
 def env_with(**inputs: str) -> dict[str, str]:
-    return {action.INPUTS[name.replace("_", "-")]: value for name, value in inputs.items()}
+    return {github_inputs.INPUTS[name.replace("_", "-")]: value for name, value in inputs.items()}
 
 
 def test_an_api_key_without_an_api_url_is_refused_in_one_line_that_does_not_show_the_key():
-    with pytest.raises(action.ActionError) as caught:
-        action.read_inputs(env_with(api_key="pnu_secret"))
+    with pytest.raises(github_inputs.ActionError) as caught:
+        github_inputs.read_inputs(env_with(api_key="pnu_secret"))
     assert "api-url" in str(caught.value) and "pnu_secret" not in str(caught.value) and "\n" not in str(caught.value)
-    with pytest.raises(action.ActionError):  # a key from the job's environment counts too
-        action.read_inputs({**env_with(), "PREFECT_API_KEY": "pnu_secret"})
+    with pytest.raises(github_inputs.ActionError):  # a key from the job's environment counts too
+        github_inputs.read_inputs({**env_with(), "PREFECT_API_KEY": "pnu_secret"})
 
 
 def test_an_api_key_with_prefect_api_url_in_the_environment_is_accepted():
-    got = action.read_inputs({**env_with(api_key="pnu_secret"), "PREFECT_API_URL": "https://prefect.test/api"})
+    got = github_inputs.read_inputs({**env_with(api_key="pnu_secret"), "PREFECT_API_URL": "https://prefect.test/api"})
     assert (got.api_url, got.api_key) == ("https://prefect.test/api", "pnu_secret")
-    assert action.common_args(got) == ["--api-url", "https://prefect.test/api"]
+    assert github_inputs.common_args(got) == ["--api-url", "https://prefect.test/api"]
 
 
 @pytest.mark.parametrize("inputs, message", [
@@ -227,19 +227,19 @@ def test_an_api_key_with_prefect_api_url_in_the_environment_is_accepted():
     ({"comment": "1"}, "input comment must be true or false, not '1'"),
 ], ids=["mode", "fail-on-changes", "comment"])
 def test_bad_inputs_are_named(inputs, message):
-    with pytest.raises(action.ActionError, match=re.escape(message)):
-        action.read_inputs(env_with(**inputs))
+    with pytest.raises(github_inputs.ActionError, match=re.escape(message)):
+        github_inputs.read_inputs(env_with(**inputs))
 
 
 def test_defaults_when_inputs_are_empty():
-    got = action.read_inputs(env_with(path="", mode="", comment="", fail_on_changes=""))
+    got = github_inputs.read_inputs(env_with(path="", mode="", comment="", fail_on_changes=""))
     assert (got.path, got.mode, got.comment, got.fail_on_changes, got.check, got.api_url) == (".", "plan", True, False, True, None)
 
 
 def test_reconcile_gets_the_key_by_environment_and_none_of_the_runs_tokens():
     env = {**env_with(api_key="pnu_secret", api_url="https://prefect.test/api", github_token="ghs_x"),
            "GITHUB_TOKEN": "ghs_x", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc", "PATH": "/usr/bin"}
-    child = action.child_env(env, action.read_inputs(env))
+    child = github_inputs.child_env(env, github_inputs.read_inputs(env))
     assert child["PREFECT_API_KEY"] == "pnu_secret" and child["PATH"] == "/usr/bin"
     assert not any(k.startswith("INPUT_") for k in child)
     assert "ghs_x" not in child.values() and "oidc" not in child.values()
@@ -267,7 +267,7 @@ def test_action_yml_passes_every_script_input_to_the_script_by_environment():
     step = next(s for s in spec["runs"]["steps"] if s.get("id") == "reconcile")
     assert re.fullmatch(r'"\$RECONCILE_PYTHON" -I -m reconciler\.triggers\.github_action', step["run"].strip())
     assert step["env"]["RECONCILE_PYTHON"] == "${{ steps.install.outputs.python }}"
-    for name, variable in action.INPUTS.items():
+    for name, variable in github_inputs.INPUTS.items():
         assert name in spec["inputs"], f"the script reads {name}, action.yml has no such input"
         assert step["env"].get(variable) == f"${{{{ inputs.{name} }}}}", f"{name} does not reach {variable}"
     assert not re.search(r"\$\{\{", step["run"]), "inputs must not be pasted into the shell text"

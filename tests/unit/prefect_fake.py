@@ -29,7 +29,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, ContextManager, Iterable, Optional
 
 import httpx
 import yaml
@@ -104,6 +104,11 @@ class FakePrefect:
 
     def now(self) -> str:
         return (EPOCH + dt.timedelta(seconds=next(self._ticks))).isoformat()
+
+    def paused(self) -> ContextManager[Any]:
+        """`with fake.paused():` other threads' requests wait until the block ends, so the changes the
+        test makes inside it (its own requests included) reach them all at once."""
+        return self._lock
 
     def client(self, **kwargs: Any) -> PrefectClient:
         return PrefectClient(API_URL, transport=httpx.MockTransport(self.handler), **kwargs)

@@ -366,8 +366,9 @@ def test_a_holder_whose_document_was_deleted_learns_it_refuses_writes_and_fails(
 def test_a_holder_whose_lock_another_apply_now_holds_stops_and_releases_only_its_own():
     fake = pf.FakePrefect()
     lock = lost_lock(fake)
-    fake.block_documents.pop(lock.lease.doc_id)
-    theirs = seed_lock(fake, holder="ci@runner-9 pid 99", token="next")
+    with fake.paused():                     # deleted and taken in one step, as the renewer sees it
+        fake.block_documents.pop(lock.lease.doc_id)
+        theirs = seed_lock(fake, holder="ci@runner-9 pid 99", token="next")
     wait_for(lambda: lock.lost is not None, "the renewal noticed")
     assert "now held by ci@runner-9 pid 99" in lock.lost
     lock.release()

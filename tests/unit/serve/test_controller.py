@@ -165,6 +165,11 @@ def test_polling_runs_on_a_timer(tmp_path):
     worker.start()
     assert worker.entered.acquire(timeout=10)
     worker.release.release()
+    idle = lambda: worker.state.status()["sources"]["flows"]["idle"]   # noqa: E731
+    deadline = time.monotonic() + 10
+    while not idle() and time.monotonic() < deadline:   # the next poll is set before the worker says idle
+        time.sleep(0.01)
+    assert idle() is True
     assert not worker.entered.acquire(timeout=0.3)    # an hour is not up
     now[0] = 1000.0
     assert worker.entered.acquire(timeout=10)

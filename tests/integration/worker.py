@@ -69,16 +69,17 @@ def worker_env(api_url: str, home: Path) -> dict[str, str]:
 
 
 def run_worker_once(api_url: str, pool: str, workdir: Path, *, venv: Path = SERVER_VENV_V3,
-                    timeout: float = WORKER_TIMEOUT) -> WorkerRun:
+                    env: Optional[dict[str, str]] = None, timeout: float = WORKER_TIMEOUT) -> WorkerRun:
     """One polling pass of a 3.9.1 process worker on `pool`, waiting for the runs it started.
 
     `workdir` is the worker's current directory and holds its PREFECT_HOME; the flow runs get
-    their own temporary directories (the process worker's default)."""
+    their own temporary directories (the process worker's default). `env` adds variables (say
+    AWS_* for a storage block on the moto server) to the worker's and so to its flow runs'."""
     prefect_bin = prefect_server.ensure_server_venv(venv) / "bin" / "prefect"
     workdir.mkdir(parents=True, exist_ok=True)
     command = [str(prefect_bin), "worker", "start", "--pool", pool, "--type", "process", "--run-once"]
     try:
-        proc = subprocess.run(command, cwd=workdir, env=worker_env(api_url, workdir / "prefect-home"),
+        proc = subprocess.run(command, cwd=workdir, env={**worker_env(api_url, workdir / "prefect-home"), **(env or {})},
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired as exc:

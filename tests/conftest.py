@@ -1,13 +1,19 @@
-"""Shared pytest fixtures: a real Prefect 2.20 server for the integration tests.
+"""Shared pytest fixtures: real Prefect 2.20 and 3.9.1 servers for the integration tests.
 
-``prefect_api_url`` is session-scoped, so all integration tests share one
-server; they keep out of each other's way by putting the ``unique`` suffix into
-the names they create. Unit tests never request it and never start a server.
+``prefect_api_url`` (2.20) and ``prefect3_api_url`` (3.9.1) are session-scoped, so
+all integration tests share one server of each line; they keep out of each
+other's way by putting the ``unique`` suffix into the names they create. Unit
+tests never request them and never start a server. ``server_api_url`` is one
+test run against each: ids ``prefect2`` and ``prefect3`` (``server_line`` says
+which, "2.20" or "3.9").
 
-Set ``RECONCILE_TEST_API_URL`` (e.g. ``http://127.0.0.1:4200/api``) to use a
-server that is already running; ``.ci/run`` does that. Otherwise a server is
-started from ``<repo>/.venvs/prefect-2.20`` (built on first use) with its home
-and SQLite database in a pytest temp dir, and stopped at the end of the session.
+Set ``RECONCILE_TEST_API_URL`` / ``RECONCILE_TEST_API_URL_V3`` (e.g.
+``http://127.0.0.1:4200/api``) to use a server that is already running;
+``.ci/run`` does that. Otherwise a server is started from
+``<repo>/.venvs/prefect-2.20`` / ``.venvs/prefect-3.9`` (built on first use)
+with its home and SQLite database in a pytest temp dir, and stopped at the end
+of the session. The 3.9.1 tests are skipped, saying why, only when its venv
+cannot be built (no index to install from); a server that does not start fails.
 
 ``s3_endpoint`` (session) is an S3-compatible endpoint for the upload tests:
 moto's server mode (the dev extra ``moto[server]``) on a free loopback port,
@@ -34,7 +40,9 @@ TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 INTEGRATION_DIR = TESTS_DIR / "integration"
 SERVER_VENV = REPO_ROOT / ".venvs" / "prefect-2.20"
+SERVER_VENV_V3 = REPO_ROOT / ".venvs" / "prefect-3.9"
 API_URL_ENV = "RECONCILE_TEST_API_URL"
+API_URL_V3_ENV = "RECONCILE_TEST_API_URL_V3"
 S3_ENDPOINT_ENV = "RECONCILE_TEST_S3_ENDPOINT"
 
 if str(TESTS_DIR) not in sys.path:
@@ -103,31 +111,65 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base API URL (``http://127.0.0.1:PORT/api``) of a real Prefect 2.20 server."""
-    given = os.environ.get(API_URL_ENV, "").strip()
+def _server_url(env_name: str, venv_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                skip_unbuildable: bool) -> Iterator[str]:
+    """The URL in ``env_name`` (checked), else a server started from ``venv_path`` for the session."""
+    given = os.environ.get(env_name, "").strip()
     if given:
         url = given.rstrip("/")
         if not prefect_server.health_ok(url, timeout=10):
             pytest.fail(
-                f"{API_URL_ENV}={given!r} but GET {url}/health does not answer 200; "
+                f"{env_name}={given!r} but GET {url}/health does not answer 200; "
                 "start the server first or unset the variable to let the tests start one",
                 pytrace=False,
             )
         yield url
         return
 
+    version = prefect_server.version_for(venv_path)
     try:
-        venv = prefect_server.ensure_server_venv(SERVER_VENV)
-        home = tmp_path_factory.mktemp("prefect-home")
+        venv = prefect_server.ensure_server_venv(venv_path)
+    except (prefect_server.ServerError, subprocess.CalledProcessError, OSError) as exc:
+        if skip_unbuildable:
+            pytest.skip(f"no Prefect {version} server: {env_name} is not set and {venv_path} "
+                        f"cannot be built ({exc})")
+        pytest.fail(f"could not build {venv_path} for the tests: {exc}", pytrace=False)
+    try:
+        home = tmp_path_factory.mktemp(f"prefect-{version}-home")
         handle = prefect_server.start_server_on_free_port(venv, home)
     except (prefect_server.ServerError, subprocess.CalledProcessError, OSError) as exc:
-        pytest.fail(f"could not start a Prefect server for the tests: {exc}", pytrace=False)
+        pytest.fail(f"could not start a Prefect {version} server for the tests: {exc}", pytrace=False)
     try:
         yield handle.url
     finally:
         prefect_server.stop_server(handle)
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base API URL (``http://127.0.0.1:PORT/api``) of a real Prefect 2.20 server."""
+    yield from _server_url(API_URL_ENV, SERVER_VENV, tmp_path_factory, skip_unbuildable=False)
+
+
+@pytest.fixture(scope="session")
+def prefect3_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base API URL of a real Prefect 3.9.1 server."""
+    yield from _server_url(API_URL_V3_ENV, SERVER_VENV_V3, tmp_path_factory, skip_unbuildable=True)
+
+
+SERVER_LINES = {"2.20": "prefect_api_url", "3.9": "prefect3_api_url"}
+
+
+@pytest.fixture(params=list(SERVER_LINES), ids=["prefect2", "prefect3"])
+def server_api_url(request: pytest.FixtureRequest) -> str:
+    """One test, run once against the 2.20 server and once against the 3.9.1 server."""
+    return request.getfixturevalue(SERVER_LINES[request.param])
+
+
+@pytest.fixture
+def server_line(request: pytest.FixtureRequest, server_api_url: str) -> str:
+    """Which server ``server_api_url`` is in this run: "2.20" or "3.9"."""
+    return request.node.callspec.params["server_api_url"]
 
 
 @pytest.fixture

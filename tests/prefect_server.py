@@ -1,4 +1,4 @@
-"""Start and stop a throwaway Prefect 2.20 server for the integration tests.
+"""Start and stop a throwaway Prefect server (2.20 or 3.9) for the integration tests.
 
 Prefect pins its own dependency ranges (pydantic, httpx, ...), so the server
 runs from a separate virtual environment and never shares packages with the
@@ -8,9 +8,13 @@ Only the standard library is used here, so this file works both as a module
 imported by ``tests/conftest.py`` and as a script called by ``.ci/run``::
 
     python tests/prefect_server.py ensure-venv --venv .venvs/prefect-2.20
+    python tests/prefect_server.py ensure-venv --venv .venvs/prefect-3.9 --prefect 3.9.1
     python tests/prefect_server.py start --venv .venvs/prefect-2.20 \\
         --home /tmp/prefect-home --pidfile /tmp/prefect.json   # prints the API URL
     python tests/prefect_server.py stop --pidfile /tmp/prefect.json
+
+``start`` runs whichever Prefect the venv holds (a venv named ``prefect-3.9`` that does
+not exist yet is built with 3.9.1): the settings names differ between the two lines.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
-PREFECT_VERSION = "2.20.27"
+PREFECT_VERSION = "2.20.27"   # the default: the line the reconciler has always targeted
+# The servers the tests run, by the suffix of their venv's name (.venvs/prefect-<line>).
+PREFECT_VERSIONS = {"2.20": "2.20.27", "3.9": "3.9.1"}
 HOST = "127.0.0.1"
 LOG_NAME = "server.log"
 DEFAULT_START_TIMEOUT = 120.0
@@ -59,6 +65,7 @@ class ServerHandle:
     log_path: Path
     process: Optional[subprocess.Popen] = None
     startup_seconds: float = 0.0
+    version: str = ""  # the venv's Prefect version
 
     def to_json(self) -> str:
         return json.dumps(
@@ -117,17 +124,36 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_server_venv(path: os.PathLike | str, python: Optional[str] = None) -> Path:
-    """Make sure ``path`` is a venv with ``prefect==PREFECT_VERSION``; return it.
+def version_for(path: os.PathLike | str) -> str:
+    """The Prefect version a server venv is meant to hold.
+
+    The line its name ends with (``prefect-3.9`` → 3.9.1), else what it holds already,
+    else ``PREFECT_VERSION``."""
+    venv = Path(path)
+    for line, version in PREFECT_VERSIONS.items():
+        if venv.name == f"prefect-{line}":
+            return version
+    return _installed_prefect_version(venv) or PREFECT_VERSION
+
+
+def major(version: str) -> int:
+    return int(version.split(".", 1)[0])
+
+
+def ensure_server_venv(
+    path: os.PathLike | str, python: Optional[str] = None, version: Optional[str] = None
+) -> Path:
+    """Make sure ``path`` is a venv with ``prefect==version`` (default: ``version_for(path)``); return it.
 
     Nothing is done when ``bin/prefect`` exists and the right version is
     installed, so repeated runs cost nothing.
     """
     venv = Path(path).resolve()
     prefect_bin = venv / "bin" / "prefect"
+    wanted = version or version_for(path)
 
     def ready() -> bool:
-        return prefect_bin.exists() and _installed_prefect_version(venv) == PREFECT_VERSION
+        return prefect_bin.exists() and _installed_prefect_version(venv) == wanted
 
     if ready():
         return venv
@@ -142,7 +168,7 @@ def ensure_server_venv(path: os.PathLike | str, python: Optional[str] = None) ->
                 check=True,
                 stdout=sys.stderr,
             )
-        _say(f"installing prefect=={PREFECT_VERSION} into {venv} (takes a minute)")
+        _say(f"installing prefect=={wanted} into {venv} (takes a minute)")
         started = time.monotonic()
         result = subprocess.run(
             [
@@ -153,14 +179,14 @@ def ensure_server_venv(path: os.PathLike | str, python: Optional[str] = None) ->
                 "--disable-pip-version-check",
                 "--progress-bar",
                 "off",
-                f"prefect=={PREFECT_VERSION}",
+                f"prefect=={wanted}",
             ],
             stdout=sys.stderr,
             env=_clean_env(),
         )
         if result.returncode != 0 or not ready():
             raise ServerError(
-                f"could not install prefect=={PREFECT_VERSION} into {venv} "
+                f"could not install prefect=={wanted} into {venv} "
                 f"(pip exit status {result.returncode})"
             )
         _say(f"prefect installed in {time.monotonic() - started:.0f}s")
@@ -194,20 +220,20 @@ def _clean_env() -> dict:
     }
 
 
-def server_env(home: Path, database_url: Optional[str] = None) -> dict:
-    """Environment for ``prefect server start``: private home and SQLite database (or ``database_url``)."""
+def server_env(home: Path, database_url: Optional[str] = None, version: str = PREFECT_VERSION) -> dict:
+    """Environment for ``prefect server start``: private home and SQLite database (or ``database_url``).
+
+    The settings are named as ``version``'s line names them (3.x still reads the 2.x
+    names as aliases, but its own are the ones its docs and errors use)."""
     env = _clean_env()
-    env.update(
-        {
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-            # In 2.20 this one flag also disables the telemetry service; there
-            # is no separate PREFECT_API_SERVICES_TELEMETRY_ENABLED setting.
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    database = database_url or f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    # In both lines this one flag also disables the telemetry heartbeat service;
+    # there is no separate telemetry setting for the server.
+    env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"})
+    if major(version) >= 3:
+        env.update({"PREFECT_SERVER_DATABASE_CONNECTION_URL": database, "PREFECT_SERVER_UI_ENABLED": "false"})
+    else:
+        env.update({"PREFECT_API_DATABASE_CONNECTION_URL": database, "PREFECT_UI_ENABLED": "false"})
     return env
 
 
@@ -248,6 +274,7 @@ def start_server(
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / LOG_NAME
     url = f"http://{HOST}:{port}/api"
+    version = _installed_prefect_version(venv) or PREFECT_VERSION
     # Otherwise the health check below could be answered by whatever server
     # already listens there while ours exits with "port already in use".
     if not _port_is_free(port):
@@ -267,12 +294,13 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(home, database_url),
+            env=server_env(home, database_url, version),
             cwd=str(home),
             start_new_session=True,
         )
     handle = ServerHandle(
-        pid=process.pid, port=port, url=url, home=home, log_path=log_path, process=process
+        pid=process.pid, port=port, url=url, home=home, log_path=log_path, process=process,
+        version=version,
     )
     started = time.monotonic()
     deadline = started + timeout
@@ -396,13 +424,13 @@ def stop_server(handle: ServerHandle, timeout: float = DEFAULT_STOP_TIMEOUT) -> 
 
 
 def _cmd_ensure_venv(args: argparse.Namespace) -> int:
-    venv = ensure_server_venv(args.venv)
+    venv = ensure_server_venv(args.venv, version=args.prefect)
     print(venv / "bin" / "prefect")
     return 0
 
 
 def _cmd_start(args: argparse.Namespace) -> int:
-    venv = ensure_server_venv(args.venv)
+    venv = ensure_server_venv(args.venv, version=args.prefect)
     pidfile = Path(args.pidfile)
     if args.port:
         handle = start_server(venv, args.home, args.port, timeout=args.timeout)
@@ -411,7 +439,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(handle.to_json())
     _say(
-        f"Prefect {PREFECT_VERSION} server pid {handle.pid} healthy at {handle.url} "
+        f"Prefect {handle.version} server pid {handle.pid} healthy at {handle.url} "
         f"after {handle.startup_seconds:.1f}s (log: {handle.log_path})"
     )
     print(handle.url, flush=True)
@@ -436,10 +464,13 @@ def main(argv: Optional[list] = None) -> int:
 
     p = sub.add_parser("ensure-venv", help="build the server venv if needed, print bin/prefect")
     p.add_argument("--venv", required=True)
+    p.add_argument("--prefect", default=None, metavar="VERSION",
+                   help="default: what the venv holds, else by its name (prefect-3.9: 3.9.1), else 2.20.27")
     p.set_defaults(func=_cmd_ensure_venv)
 
     p = sub.add_parser("start", help="start a server in the background, print its API URL")
     p.add_argument("--venv", required=True)
+    p.add_argument("--prefect", default=None, metavar="VERSION", help="as for ensure-venv")
     p.add_argument("--home", required=True, help="fresh PREFECT_HOME; holds the DB and log")
     p.add_argument("--pidfile", required=True)
     p.add_argument("--port", type=int, default=0, help="default: a free port")

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator, Optional, TextIO, Union
 
 import httpx
 
-from ..errors import AlreadyExists, ApiError, NotFound, Unreachable
+from ..errors import AlreadyExists, ApiError, NotFound, ReconcileError, Unreachable
 from . import connection
 from .transport import RetryTransport
 
@@ -34,8 +34,9 @@ class PrefectClient:
             transport = httpx.HTTPTransport(verify=connection.tls_verify() if verify is None else verify)
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
+        self._key = _header_safe(api_key.strip()) if api_key and api_key.strip() else None
+        if self._key:
+            headers["authorization"] = f"Bearer {self._key}"
         self.http = httpx.Client(base_url=self.api_url + "/", headers=headers,
                                  transport=self.retry, timeout=timeout)
 
@@ -49,9 +50,9 @@ class PrefectClient:
         try:
             response = self.http.request(method, path.lstrip("/"), json=body)
         except httpx.TransportError as exc:
-            raise Unreachable(self.api_url, _reason(exc)) from None
+            raise Unreachable(self.api_url, self._redact(_reason(exc))) from None
         if response.status_code >= 400:
-            detail = _detail(response)
+            detail = self._redact(_detail(response))
             cls = {404: NotFound, 409: AlreadyExists}.get(response.status_code, ApiError)
             raise cls(method, url, response.status_code, detail)
         if response.status_code == 204 or not response.content:
@@ -60,6 +61,10 @@ class PrefectClient:
             return response.json()
         except ValueError:
             raise ApiError(method, url, response.status_code, "the answer is not JSON; is this a Prefect API URL?") from None
+
+    def _redact(self, text: str) -> str:
+        """text without the API key (an HTTP library's error may quote the header it refused)."""
+        return text.replace(self._key, "***") if self._key else text
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
@@ -105,6 +110,16 @@ class PrefectClient:
         if not isinstance(version, str):
             raise Unreachable(self.api_url, f"unexpected answer to /admin/version: {json.dumps(version)[:80]}")
         return version
+
+
+def _header_safe(key: str) -> str:
+    """The key, if an HTTP header can carry it; else a one-line error that does not show it."""
+    bad = next((i for i, c in enumerate(key) if not ("!" <= c <= "~")), None)
+    if bad is not None:
+        raise ReconcileError(f"the Prefect API key (PREFECT_API_KEY) has a space, control or non-ASCII character "
+                             f"at position {bad + 1} of {len(key)}, which an HTTP header cannot carry; "
+                             "set it to the key exactly as Prefect issued it")
+    return key
 
 
 def _reason(exc: httpx.TransportError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import ssl
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
@@ -14,7 +14,7 @@ from ..errors import ReconcileError
 @dataclass(frozen=True)
 class Target:
     api_url: Optional[str]      # None: start an embedded local server
-    api_key: Optional[str]
+    api_key: Optional[str] = field(repr=False)   # a secret: never in a repr, a log or a traceback's message
     origin: str                 # where the URL came from, for messages
 
 

@@ -120,8 +120,9 @@ def _entrypoint(m: Manifest, below: str) -> str:
     entrypoint = m.spec.entrypoint
     file = entrypoint_file(entrypoint)
     if entrypoint is None or file is None:
+        what = "no entrypoint (a Prefect 2.0 manifest)" if entrypoint is None else f"entrypoint {entrypoint!r}"
         raise m.error(_entry_key(m), (
-            f"{entrypoint!r} names no flow file (`path/to/flow.py:function`); Prefect 3 needs one: rebuild the "
+            f"{what} names no flow file (`path/to/flow.py:function`), which Prefect 3 deploys from: rebuild the "
             "manifest with `reconcile build`"))
     if posixpath.isabs(file) or ntpath.isabs(file) or (len(file) > 1 and file[1] == ":"):
         raise m.error(("entrypoint",), (

@@ -151,6 +151,7 @@ def _check_target(target: Path, home: Path, force: bool) -> None:
 
 def _write(target: Path, text: str) -> None:
     directory = Path(os.path.abspath(target)).parent
+    temp = None
     try:
         fd, temp = tempfile.mkstemp(prefix=".prefect-yaml-", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -158,6 +159,8 @@ def _write(target: Path, text: str) -> None:
         os.chmod(temp, 0o644)
         os.replace(temp, target)
     except OSError as exc:
+        if temp is not None and os.path.exists(temp):
+            os.unlink(temp)
         raise ReconcileError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
 

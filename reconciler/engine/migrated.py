@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from ..bundles.storage import READ_ONLY
 from ..bundles.storage import target as storage_target
-from ..errors import ManifestError, ReconcileError
+from ..errors import ReconcileError
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.config import Prefect3
 from ..manifests.confine import Escapes, confine
@@ -51,7 +51,7 @@ def deployment(m: Manifest, want: Desired, home: Path, settings: Prefect3, sourc
     resolved).  Raises ManifestError (one line naming the file and line) for what 3.x cannot hold."""
     spec, fields = m.spec, want.fields
     notices: list[str] = []
-    where = f"{m.display}"
+    where = m.display
     below = _below(m, want, home)
     entrypoint = _entrypoint(m, below)
     if want.code_problem:
@@ -193,7 +193,8 @@ def _git(m: Manifest, data: dict[str, Any], path: str, below: str, secrets: dict
     repository = data.get("repository") or data.get("repository_url") or data.get("url")
     if not isinstance(repository, str) or not repository:
         raise m.error(("storage",), "this git storage block names no repository")
-    if re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", repository):
+    userinfo = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@]+)@", repository)
+    if userinfo and userinfo.group(1) != "git":     # a token in the URL: never copied into prefect.yaml
         raise m.error(("storage",), "the repository URL holds credentials; use a Secret block for the token")
     step: dict[str, Any] = {"id": "clone", "repository": repository}
     branch = data.get("reference") or data.get("branch")
@@ -260,4 +261,4 @@ def _workdir(directory: str) -> dict[str, Any]:
     return {STEPS + "set_working_directory": {"directory": directory}}
 
 
-__all__ = ["Migrated", "deployment", "ManifestError"]
+__all__ = ["Migrated", "deployment"]

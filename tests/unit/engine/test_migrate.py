@@ -224,13 +224,15 @@ def test_a_second_manifest_below_the_prefect_yaml_pulls_the_directory_above_its_
     ({"entrypoint": "/abs/flow.py:main"}, "entrypoint", "absolute path"),
     ({"storage": {"share_path": "/x", "_block_type_slug": "smb", "block_type_slug": "smb"}}, "storage",
      "no Prefect 3 pull step"),
+    ({"storage": {"repository": "https://ghp_tok3n@github.com/acme/x", "_block_document_name": "gh",
+                  "_block_type_slug": "github"}, "path": ""}, "storage", "holds credentials"),
 ])
 def test_what_prefect_3_cannot_hold_is_one_line_naming_the_file_and_line(repo, over, key, says):
     path = write_manifest(repo / "etl", **over)
     text = error_of(repo)
     line = next(i for i, row in enumerate(path.read_text().splitlines(), 1) if row.startswith(f"{key}:"))
     assert re.match(rf"^etl/etl-deployment\.yaml:{line}:\d+: ", _relative_to(text, repo)), text
-    assert says in text
+    assert says in text and "tok3n" not in text
 
 
 def _relative_to(text: str, root: Path) -> str:

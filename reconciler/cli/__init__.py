@@ -7,6 +7,7 @@ from __future__ import annotations
 # each module registers its commands on the app; this order is the order of `reconcile --help`
 from . import deployments  # noqa: F401,I001 - plan, apply, status, export
 from . import code  # noqa: F401 - build, check, schema
+from . import migrate  # noqa: F401 - migrate
 from . import triggers  # noqa: F401 - hook, watch
 from . import serve  # noqa: F401 - serve
 from . import server  # noqa: F401 - server start, status, stop

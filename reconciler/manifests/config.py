@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -29,6 +30,28 @@ class IgnoreRule(BaseModel):
         return any(fnmatch.fnmatchcase(identity, pattern) for pattern in self.deployments)
 
 
+class Prefect3(BaseModel):
+    """Settings for Prefect 3 servers and `reconcile migrate`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # work pool type (process, docker, kubernetes) → the pool a manifest without a work_pool_name runs in
+    work_pools: dict[str, str] = Field(default_factory=dict)
+    # storage block `slug/name` → {pull step setting: Secret block name}, templated as
+    # `{{ prefect.blocks.secret.NAME }}` into the step that pulls its code (e.g. {key: aws-key, secret: aws-secret})
+    storage_secrets: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("storage_secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for settings in value.values():
+            for setting, name in settings.items():
+                if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+                    raise ValueError(f"{name!r} is not a Secret block name (lowercase letters, digits, dashes)")
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", setting):
+                    raise ValueError(f"{setting!r} is not a setting name")
+        return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,6 +64,7 @@ class Config(BaseModel):
     allow_conflicts: bool = False        # leave deployments another source owns alone instead of failing
     bundle_root: Optional[str] = None    # the code to upload for every manifest (default: the manifest's directory)
     runtime_root: Optional[str] = None   # for `storage: null`: path = runtime_root/<manifest dir>
+    prefect3: Prefect3 = Field(default_factory=Prefect3)
 
     @field_validator("ignore_differences", mode="before")
     @classmethod

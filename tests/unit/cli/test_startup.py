@@ -23,6 +23,7 @@ def loaded_after(code: str) -> list[str]:
     "import reconciler.cli",
     "from reconciler.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from reconciler.cli import main\nmain(['plan', '--help'])",
+    "from reconciler.cli import main\nmain(['migrate', '--help'])",
 ])
 def test_help_loads_no_engine_no_http_no_yaml(code):
     modules = loaded_after(code)
@@ -33,7 +34,7 @@ def test_help_loads_no_engine_no_http_no_yaml(code):
 def test_every_command_is_still_listed_in_help():
     done = subprocess.run([sys.executable, "-c", "from reconciler.cli import main; main(['--help'])"],
                           capture_output=True, text=True)
-    for command in ("plan", "apply", "status", "export", "build", "check", "schema", "hook", "watch", "serve"):
+    for command in ("plan", "apply", "status", "export", "build", "check", "schema", "migrate", "hook", "watch", "serve"):
         assert f" {command} " in done.stdout
 
 

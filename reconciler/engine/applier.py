@@ -22,7 +22,7 @@ from ..bundles.transfer import upload
 from ..errors import NotFound, ReconcileError
 from ..manifests import schedules
 from ..prefect.api import PrefectClient
-from ..prefect.v2 import UPSERT_ONLY, V2Adapter
+from ..prefect.v2 import V2Adapter
 from . import inventory as inventory_store
 from .blockdocs import BlockIds
 from .limiter import WriteLimiter
@@ -139,7 +139,7 @@ class Applier:
             return "adopted" if action.action == "adopt" else "in sync"
         dep = self.live.deployments[action.identity]
         summary = " (" + ", ".join(sorted(changed)) + ")"
-        if changed & set(UPSERT_ONLY):
+        if changed & set(self.adapter.upsert_only):
             # PATCH cannot change these: one full-replace upsert carries every field.
             self.client.post("deployments/", self._full_body(desired, dep["flow_id"]))
             return self._with_runs(dep["id"], desired.fields, "replaced" + summary)

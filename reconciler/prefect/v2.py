@@ -23,6 +23,11 @@ UPSERT_ONLY = ("parameter_openapi_schema",)
 
 class V2Adapter:
     major = 2
+    upsert_only: tuple[str, ...] = UPSERT_ONLY
+
+    def desired_fields(self, fields: dict[str, Any], infrastructure, storage, notices: list[str]) -> dict[str, Any]:
+        """The manifest's compared fields as this server line holds them: on 2.x, as they are."""
+        return fields
 
     def live_fields(self, dep: dict[str, Any], block_key) -> dict[str, Any]:
         """The API's deployment JSON in the compared shape (server-set fields dropped)."""
@@ -93,9 +98,13 @@ def _without_nulls(schema: Any) -> Any:
     return {k: v for k, v in schema.items() if v is not None} if isinstance(schema, dict) else schema
 
 
-def adapter_for(version: str) -> V2Adapter:
+def adapter_for(version: str, pools: Optional[dict[str, str]] = None) -> V2Adapter:
+    """The adapter for a server's major version; `pools`: on 3.x, pool type → the pool of pool-less manifests."""
     major = version.split(".", 1)[0]
     if major == "2":
         return V2Adapter()
+    if major == "3":
+        from .v3 import V3Adapter
+        return V3Adapter(pools)
     raise ReconcileError(
-        f"Prefect server version {version} is not supported yet (this release speaks to Prefect 2.x servers)")
+        f"Prefect server version {version} is not supported (this release speaks to Prefect 2.x and 3.x servers)")

@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from integration.helpers import EXAMPLES, Server, reconcile
-from integration.migrate_support import prefect3, prefect3_api_url, prefect3_venv, run_worker_once  # noqa: F401
-from integration.migrate_support import wait_for_final_state
+from integration.migrate_support import prefect3, prefect3_venv  # noqa: F401
+from integration.worker import run_worker_once, wait_for_final_state
 
 NAMES = {"catfact": ("Cat Facts", "catfact-hourly"), "weather": ("Weather Summary", "weather-summary"),
          "reports": ("Regional Sales Report", "apac-online-weekly")}
@@ -72,10 +72,10 @@ def test_migrate_examples_then_prefect_deploy_creates_them_and_a_run_completes(
         server.ensure_block_type("local-file-system")
         server.ensure_block_document("local-file-system", f"ex-{unique}", {"basepath": str(store)})
         run = server.call("POST", f"deployments/{live['catfact']['id']}/create_flow_run", {})
-        worker = run_worker_once(prefect3_venv, prefect3_api_url, pool, tmp_path / "worker")
-        state = wait_for_final_state(server, run["id"])
-        assert state.get("type") == "COMPLETED", f"{state}\n{worker.stdout[-6000:]}"
-        assert "5 of 6 facts" in worker.stdout      # the flow's own log line: the code really ran
+        worker = run_worker_once(prefect3_api_url, pool, tmp_path / "worker", venv=prefect3_venv)
+        state = wait_for_final_state(server, run["id"], context=worker)
+        assert state.get("type") == "COMPLETED", f"{state}\n{worker}"
+        assert "5 of 6 facts" in worker.output      # the flow's own log line: the code really ran
 
 
 def _schedule(entry: dict) -> tuple:

@@ -1,0 +1,119 @@
+"""The adapter for Prefect 3.x servers: the same compared shape as 2.x, in the manifest's terms.
+
+A manifest is translated once (`desired_fields`, rules in v3fields): its infrastructure block and
+`infra_overrides` become the work pool's `job_variables`, compared as `infra_overrides` with dotted keys
+(what the server's job variables say, flattened), so a plan of one directory reads the same against 2.20
+and 3.9.1.  Nothing is sent that 3.x's request models refuse: no `schedule`, `is_schedule_active`,
+`infra_overrides`, `manifest_path`, no null for a list or a mapping, `version` as a string.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..manifests import schedules
+from ..manifests.blocks import BlockRef
+from . import v3fields
+from .v2 import V2Adapter
+
+PATCH_SAME_NAME = (
+    "description", "work_queue_name", "work_pool_name", "path", "entrypoint", "enforce_parameter_schema",
+)
+
+
+class V3Adapter(V2Adapter):
+    major = 3
+    upsert_only: tuple[str, ...] = ()      # 3.x PATCH changes the parameter schema too
+
+    def __init__(self, pools: Optional[dict[str, str]] = None) -> None:
+        self.pools = {**v3fields.DEFAULT_POOLS, **(pools or {})}   # pool type → the pool of pool-less manifests
+
+    def desired_fields(self, fields: dict[str, Any], infrastructure: Optional[BlockRef],
+                       storage: Optional[BlockRef], notices: list[str]) -> dict[str, Any]:
+        """The manifest's compared fields as a 3.x server can hold them (v3fields.Unrepresentable if it cannot)."""
+        kind = v3fields.pool_type(infrastructure)
+        v3fields.storage_kind(storage)
+        out = dict(fields)
+        out["infra_overrides"] = v3fields.flat(
+            v3fields.job_variables(infrastructure, fields.get("infra_overrides") or {}, notices))
+        out["infrastructure"] = None
+        out["manifest_path"] = None
+        out["work_pool_name"] = fields.get("work_pool_name") or self.pools[kind]
+        out["work_queue_name"] = fields.get("work_queue_name") or "default"
+        out["parameter_openapi_schema"] = v3fields.without_nulls(fields.get("parameter_openapi_schema"))
+        out["enforce_parameter_schema"] = bool(fields.get("enforce_parameter_schema"))
+        out["schedules"] = sorted((_rrule_as_stored(s) for s in fields.get("schedules") or []), key=schedules.sort_key)
+        return out
+
+    def pool_for(self, fields: dict[str, Any], infrastructure: Optional[BlockRef]) -> tuple[str, str]:
+        """(pool name, pool type) a translated deployment runs in."""
+        return fields["work_pool_name"], v3fields.pool_type(infrastructure)
+
+    def live_fields(self, dep: dict[str, Any], block_key) -> dict[str, Any]:
+        return {
+            "description": dep.get("description"),
+            "version": dep.get("version"),
+            "work_queue_name": dep.get("work_queue_name"),
+            "work_pool_name": dep.get("work_pool_name"),
+            "tags": sorted(set(dep.get("tags") or [])),
+            "parameters": dep.get("parameters") or {},
+            "schedules": sorted(
+                (_rrule_as_stored({"schedule": schedules.from_live(s["schedule"]), "active": bool(s.get("active", True))})
+                 for s in dep.get("schedules") or []),
+                key=schedules.sort_key),
+            "is_schedule_active": not dep.get("paused", False),
+            "infra_overrides": v3fields.flat(dep.get("job_variables") or {}),
+            "infrastructure": None,
+            "storage": block_key(dep.get("storage_document_id")),
+            "path": dep.get("path"),
+            "entrypoint": dep.get("entrypoint"),
+            "manifest_path": None,
+            "parameter_openapi_schema": v3fields.without_nulls(dep.get("parameter_openapi_schema")),
+            "enforce_parameter_schema": bool(dep.get("enforce_parameter_schema")),
+        }
+
+    def create_body(self, name: str, flow_id: str, fields: dict[str, Any],
+                    infrastructure_id: Optional[str], storage_id: Optional[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {key: fields[key] for key in PATCH_SAME_NAME}
+        body.update(
+            name=name, flow_id=flow_id,
+            tags=list(fields.get("tags") or []),
+            parameters=fields.get("parameters") or {},
+            schedules=[_schedule_body(s) for s in fields["schedules"]],
+            paused=not fields["is_schedule_active"],
+            job_variables=v3fields.nested(fields.get("infra_overrides") or {}),
+            storage_document_id=storage_id,
+            parameter_openapi_schema=fields.get("parameter_openapi_schema") or {},
+        )
+        if fields.get("version") is not None:
+            body["version"] = str(fields["version"])
+        return body
+
+    def patch_body(self, changed: set[str], fields: dict[str, Any],
+                   infrastructure_id: Optional[str], storage_id: Optional[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {key: fields[key] for key in PATCH_SAME_NAME if key in changed}
+        if "version" in changed:
+            body["version"] = None if fields.get("version") is None else str(fields["version"])
+        if "tags" in changed:
+            body["tags"] = list(fields.get("tags") or [])
+        if "parameters" in changed:
+            body["parameters"] = fields.get("parameters") or {}
+        if "is_schedule_active" in changed:
+            body["paused"] = not fields["is_schedule_active"]
+        if "infra_overrides" in changed:
+            body["job_variables"] = v3fields.nested(fields.get("infra_overrides") or {})
+        if "storage" in changed:
+            body["storage_document_id"] = storage_id
+        if "parameter_openapi_schema" in changed:
+            body["parameter_openapi_schema"] = fields.get("parameter_openapi_schema") or {}
+        return body
+
+
+def _rrule_as_stored(entry: dict[str, Any]) -> dict[str, Any]:
+    schedule = entry.get("schedule") or {}
+    if "rrule" in schedule:
+        return {**entry, "schedule": {**schedule, "rrule": v3fields.rrule(schedule["rrule"])}}
+    return entry
+
+
+def _schedule_body(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"schedule": entry["schedule"], "active": entry["active"]}

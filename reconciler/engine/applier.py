@@ -24,6 +24,7 @@ from ..manifests import schedules
 from ..prefect.api import PrefectClient
 from ..prefect.v2 import V2Adapter
 from . import inventory as inventory_store
+from . import pools as pools_mod
 from .blockdocs import BlockIds
 from .limiter import WriteLimiter
 from .live import Live
@@ -55,16 +56,16 @@ class Applier:
         current = self.live.inventories.get(plan.source)
         widened = inventory_store.write(self.client, plan.source, current,
                                         plan.inventory_before | plan.inventory_after)
-        blocked: dict[str, str] = {}
+        blocked: dict[str, str] = self._create_pools(plan, report)   # deployment → why it cannot be written
         for planned in plan.uploads:  # code goes up before any deployment points at it
             result = self._upload(planned)
             self._record(report, result)
             if result.status == FAILED:
-                blocked.update({identity: planned.bundle for identity in planned.deployments})
+                blocked.update({identity: f"the upload of {planned.bundle}" for identity in planned.deployments})
         work = [a for a in plan.actions if a.action in ("create", "update", "adopt")]
         for action in [a for a in work if a.identity in blocked]:
             self._record(report, Result(action.identity, action.action, FAILED,
-                                        f"not applied: the upload of {blocked[action.identity]} failed"))
+                                        f"not applied: {blocked[action.identity]} failed"))
         work = [a for a in work if a.identity not in blocked]
         self._ensure_flows([a for a in work if a.action == "create"])
         retry = self.client.retry
@@ -82,6 +83,30 @@ class Applier:
         inventory_store.write(self.client, plan.source, widened, plan.inventory_after | failed_deletes)
         report.writes = self.client.writes - start_writes
         return report
+
+    def _create_pools(self, plan: Plan, report: Report) -> dict[str, str]:
+        """The pools a 3.x server lacks, before any deployment names them; the deployments of one that failed."""
+        if not plan.work_pools:
+            return {}
+        failed: set[str] = set()
+        try:
+            templates = pools_mod.default_templates(self.client)
+        except ReconcileError as exc:
+            templates, reason = {}, str(exc)
+        else:
+            reason = ""
+        for name, kind in plan.work_pools:
+            try:
+                if reason:
+                    raise ReconcileError(reason)
+                pools_mod.create(self.client, name, kind, templates)
+            except ReconcileError as exc:
+                failed.add(name)
+                self._record(report, Result(name, "pool", FAILED, str(exc)))
+            else:
+                self._record(report, Result(name, "pool", OK, f"work pool created (type {kind})"))
+        return {a.identity: f"the creation of work pool {a.desired.fields.get('work_pool_name')}" for a in plan.actions
+                if a.desired is not None and a.desired.fields.get("work_pool_name") in failed}
 
     def _upload(self, planned) -> Result:
         try:

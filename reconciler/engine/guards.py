@@ -40,10 +40,10 @@ def how_to_register(slug: str) -> str:
             "that defines it), or correct the block's type")
 
 
-def server_objects_exist(desired: list[Desired], live: Live) -> None:
+def server_objects_exist(desired: list[Desired], live: Live, creatable: frozenset[str] = frozenset()) -> None:
     """Every server object a manifest needs exists: block types, named blocks, work pools. All are reported at
     once, one line each naming the manifest's file and line, before anything is written."""
-    errors = _blocks(desired, live) + _work_pools(desired, live)
+    errors = _blocks(desired, live) + _work_pools(desired, live, creatable)
     if errors:
         raise ManifestErrors(sorted(errors, key=lambda e: (e.file, e.line)))
 
@@ -64,11 +64,11 @@ def _blocks(desired: list[Desired], live: Live) -> list[ManifestError]:
     return errors
 
 
-def _work_pools(desired: list[Desired], live: Live) -> list[ManifestError]:
+def _work_pools(desired: list[Desired], live: Live, creatable: frozenset[str]) -> list[ManifestError]:
     errors = []
     for want in desired:
         pool = want.fields.get("work_pool_name")
-        if pool is not None and pool not in live.work_pools:
+        if pool is not None and pool not in live.work_pools and pool not in creatable:
             errors.append(ManifestError(
                 want.manifest or want.identity, want.lines.get("work_pool_name", 1), 1, "work_pool_name",
                 f"work pool {pool!r} not found on the server at {live.api_url}; create it there or correct the name"))

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from ..errors import AlreadyExists
+from ..errors import AlreadyExists, NotFound
 from ..prefect.api import PrefectClient
 from .live import INVENTORY_PREFIX, Inventory
 from .source import doc_slug
+
+
+# the fields of Prefect 2's JSON block, as its schema has them
+JSON_FIELDS = {
+    "title": "JSON", "description": "A block that represents JSON", "type": "object",
+    "properties": {"value": {"title": "Value", "description": "A JSON-compatible value."}},
+    "required": ["value"], "block_type_slug": "json", "secret_fields": [], "block_schema_references": {},
+}
 
 
 def doc_name(source: str) -> str:
@@ -27,12 +35,31 @@ class JsonDocs:
 
     def ids(self) -> tuple[str, str]:
         if self._ids is None:
-            block_type = self.client.get("block_types/slug/json")
+            try:
+                block_type = self.client.get("block_types/slug/json")
+            except NotFound:       # Prefect 3 no longer registers it: register Prefect 2's JSON block
+                block_type = self._register()
             schemas = self.client.post("block_schemas/filter", {
                 "block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}, "limit": 50})
+            if not schemas:
+                schemas = [self._schema(block_type["id"])]
             schemas.sort(key=lambda s: s.get("created", ""), reverse=True)
             self._ids = (block_type["id"], schemas[0]["id"])
         return self._ids
+
+    def _register(self) -> dict:
+        try:
+            return self.client.post("block_types/", {
+                "name": "JSON", "slug": "json",
+                "description": "A JSON value (registered by reconcile for its inventories and locks)."})
+        except AlreadyExists:
+            return self.client.get("block_types/slug/json")
+
+    def _schema(self, type_id: str) -> dict:
+        try:
+            return self.client.post("block_schemas/", {"block_type_id": type_id, "capabilities": [], "fields": JSON_FIELDS})
+        except AlreadyExists:
+            return self.client.post("block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [type_id]}}})[0]
 
     def create(self, name: str, value: object) -> dict:
         type_id, schema_id = self.ids()

@@ -127,6 +127,7 @@ class Plan:
     embedded: bool = False            # made against an embedded local server (its URL is per-run)
     unclaimed: frozenset[str] = frozenset()   # deployments this source will own but has no claim on yet
     leave_conflicts: bool = False     # the user opted in: a conflict is left alone instead of failing the run
+    work_pools: tuple[tuple[str, str], ...] = ()   # (name, type) of the pools apply creates first (Prefect 3)
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
 
     @property
@@ -136,11 +137,13 @@ class Plan:
             counts[action.action] += 1
         counts["conflict"] = len(self.conflicts)
         counts["upload"] = len(self.uploads)
+        if self.work_pools:
+            counts["work_pool"] = len(self.work_pools)
         return counts
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.uploads) or any(a.action != "noop" for a in self.actions)
+        return bool(self.uploads) or bool(self.work_pools) or any(a.action != "noop" for a in self.actions)
 
     @property
     def deletes(self) -> list[Action]:
@@ -160,6 +163,7 @@ class Plan:
             "inventory": {"before": sorted(self.inventory_before), "after": sorted(self.inventory_after),
                           "unclaimed": sorted(self.unclaimed)},
             "leave_conflicts": self.leave_conflicts,
+            "work_pools": [{"name": name, "type": kind} for name, kind in self.work_pools],
             "notices": list(self.notices),
             "created": self.created,
         }
@@ -182,6 +186,7 @@ class Plan:
                 inventory_after=frozenset(raw.get("inventory", {}).get("after", [])),
                 unclaimed=frozenset(raw.get("inventory", {}).get("unclaimed", [])),
                 leave_conflicts=bool(raw.get("leave_conflicts", False)),
+                work_pools=tuple((str(p["name"]), str(p["type"])) for p in raw.get("work_pools", [])),
                 notices=tuple(raw.get("notices", [])), created=raw.get("created", ""),
                 embedded=bool(raw["server"].get("embedded", False)),
             )

@@ -22,6 +22,8 @@ from ..prefect.api import PrefectClient
 from ..prefect.connection import resolve
 from ..prefect.v2 import adapter_for
 from . import claims
+from . import pools as pools_mod
+from . import translate
 from . import desired as desired_mod
 from . import diff as diff_mod
 from . import guards as checks
@@ -146,14 +148,17 @@ class Planned:
 
 def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
     prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
-    live = live_mod.read(client, prepared.desired, prepared.source, relevant_only=True)
-    adapter = adapter_for(live.server_version)
-    checks.server_objects_exist(prepared.desired, live)   # every missing block type, block and pool at once
-    places = locations_mod.read(client, live, prepared.desired, prepared.bundles)
-    plan = diff_mod.diff(prepared.desired, live, prepared.source,
+    adapter = adapter_for(client.server_version(), prepared.config.prefect3.work_pools)
+    desired, translated = translate.for_server(prepared.desired, adapter)   # 3.x: before any other read
+    live = live_mod.read(client, desired, prepared.source, relevant_only=True)
+    new_pools = pools_mod.missing(adapter, desired, live)     # 3.x: created by apply, before the deployments
+    checks.server_objects_exist(desired, live, creatable=frozenset(name for name, _ in new_pools))
+    places = locations_mod.read(client, live, desired, prepared.bundles)
+    plan = diff_mod.diff(desired, live, prepared.source,
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
     plan = with_uploads(plan, places.found)
-    plan = replace(plan, embedded=client.embedded, notices=prepared.notices + tuple(places.notices) + plan.notices,
+    plan = replace(plan, embedded=client.embedded, work_pools=new_pools,
+                   notices=prepared.notices + translated + tuple(places.notices) + plan.notices,
                    leave_conflicts=options.allow_conflicts or prepared.config.allow_conflicts)
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
 
@@ -174,7 +179,8 @@ def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = No
 
 
 def needs_apply(plan: Plan) -> bool:
-    return plan.has_changes or plan.inventory_before != plan.inventory_after or bool(plan.unclaimed)
+    return (plan.has_changes or plan.inventory_before != plan.inventory_after or bool(plan.unclaimed)
+            or bool(plan.work_pools))
 
 
 def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:

@@ -38,15 +38,12 @@ class V3Adapter(V2Adapter):
         out["infrastructure"] = None
         out["manifest_path"] = None
         out["work_pool_name"] = fields.get("work_pool_name") or self.pools[kind]
+        out["work_pool_type"] = kind      # not compared: the type of the pool, should apply create it
         out["work_queue_name"] = fields.get("work_queue_name") or "default"
         out["parameter_openapi_schema"] = v3fields.without_nulls(fields.get("parameter_openapi_schema"))
         out["enforce_parameter_schema"] = bool(fields.get("enforce_parameter_schema"))
         out["schedules"] = sorted((_rrule_as_stored(s) for s in fields.get("schedules") or []), key=schedules.sort_key)
         return out
-
-    def pool_for(self, fields: dict[str, Any], infrastructure: Optional[BlockRef]) -> tuple[str, str]:
-        """(pool name, pool type) a translated deployment runs in."""
-        return fields["work_pool_name"], v3fields.pool_type(infrastructure)
 
     def live_fields(self, dep: dict[str, Any], block_key) -> dict[str, Any]:
         return {

@@ -18,11 +18,13 @@ def render_plan(plan: Plan) -> str:
              f"Server: {safe.code(plan.api_url)} (Prefect {safe.text(plan.server_version)})", ""]
     changing = [a for a in plan.actions if a.action != "noop"]
     in_sync = plan.summary["noop"]
-    if not changing and not plan.conflicts and not plan.uploads:
+    if not changing and not plan.conflicts and not plan.uploads and not plan.work_pools:
         lines.append(f"**No changes.** {in_sync} deployment{'s' if in_sync != 1 else ''} in sync.")
         return "\n".join(lines) + "\n"
     # the totals first: a long plan cut to fit a comment still says what it does
     lines += [f"**{summary_line(plan.summary)}**" + (f" {in_sync} in sync." if in_sync else ""), ""]
+    if plan.work_pools:
+        lines += [f"- ➕ work pool {_cell(name)} (type {_cell(kind)})" for name, kind in plan.work_pools] + [""]
     if plan.uploads:
         lines += [f"- ⬆️ upload {_cell(upload_line(u))}" for u in plan.uploads] + [""]
     if not changing and not plan.conflicts:

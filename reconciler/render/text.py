@@ -62,15 +62,17 @@ def plan_lines(plan: Plan, colour: bool = False) -> Iterator[str]:
     for conflict in plan.conflicts:   # first: unless left alone on purpose, they fail the run
         yield (paint(f"  ! conflict {conflict.identity}", "conflict")
                + safe.text(f"  ({conflict.manifest}): {conflict.why}; {conflict_fate(plan)}"))
+    for name, kind in plan.work_pools:
+        yield paint("  + work pool", "create") + safe.text(f" {name} (type {kind}, its default job template)")
     for upload in plan.uploads:
         yield paint("  ↑ upload ", "upload") + " " + safe.text(upload_line(upload))
     for action in plan.actions:
         if action.action != "noop":
             yield from action_lines(action, paint)
     in_sync = plan.summary["noop"]
-    if changing or plan.conflicts or plan.uploads:
+    if changing or plan.conflicts or plan.uploads or plan.work_pools:
         yield ""
-    if not changing and not plan.uploads:
+    if not changing and not plan.uploads and not plan.work_pools:
         extra = (" (inventory will be updated)" if plan.inventory_before != plan.inventory_after
                  else " (ownership will be recorded)" if plan.unclaimed else "")
         nothing = "No other changes." if plan.conflicts else "No changes."

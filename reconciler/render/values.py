@@ -26,6 +26,9 @@ def short(value: Any, width: int = WIDTH) -> str:
 def summary_line(summary: dict[str, int]) -> str:
     line = (f"Plan: {summary['create']} to create, {summary['update']} to update, "
             f"{summary['delete']} to delete, {summary['adopt']} to adopt")
+    pools = summary.get("work_pool", 0)
+    if pools:
+        line += f"; {pools} work pool{'s' if pools != 1 else ''} to create"
     uploads = summary.get("upload", 0)
     if uploads:
         line += f"; {uploads} bundle{'s' if uploads != 1 else ''} to upload"

@@ -188,7 +188,8 @@ class Applier:
             changed, desired.fields,
             self.blocks.id_for(desired.infrastructure) if "infrastructure" in changed else None,
             self.blocks.id_for(desired.storage) if "storage" in changed else None)
-        steps = _schedule_steps(dep, desired.fields["schedules"]) if "schedules" in changed else _Steps()
+        steps = (_schedule_steps(dep, desired.fields["schedules"], self.adapter.live_schedule)
+                 if "schedules" in changed else _Steps())
         base = f"deployments/{dep['id']}"
         if steps.create:
             self.client.post(f"{base}/schedules", steps.create)
@@ -236,11 +237,11 @@ class _Steps:
     delete: list[str] = field(default_factory=list)
 
 
-def _schedule_steps(dep: dict[str, Any], wanted: list[dict[str, Any]]) -> _Steps:
+def _schedule_steps(dep: dict[str, Any], wanted: list[dict[str, Any]], canonical) -> _Steps:
     steps = _Steps()
     existing = list(dep.get("schedules") or [])
     for entry in wanted:
-        match = _match(entry["schedule"], existing)
+        match = _match(entry["schedule"], existing, canonical)
         if match is None:
             steps.create.append({"schedule": entry["schedule"], "active": entry["active"]})
             continue
@@ -251,9 +252,9 @@ def _schedule_steps(dep: dict[str, Any], wanted: list[dict[str, Any]]) -> _Steps
     return steps
 
 
-def _match(wanted: dict[str, Any], existing: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+def _match(wanted: dict[str, Any], existing: list[dict[str, Any]], canonical) -> Optional[dict[str, Any]]:
     for item in existing:
-        have = schedules.from_live(item["schedule"])
+        have = canonical(item["schedule"])
         if "interval" in wanted and "anchor_date" not in wanted:
             have.pop("anchor_date", None)
         if have == wanted:

@@ -84,6 +84,11 @@ class V2Adapter:
         return body
 
     @staticmethod
+    def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+        """One schedule the server holds, as compared (manifests/schedules.from_live)."""
+        return schedules.from_live(schedule)
+
+    @staticmethod
     def schedules_runs(fields: dict[str, Any]) -> bool:
         """Whether the server's scheduler makes runs for a deployment in the compared shape.
 

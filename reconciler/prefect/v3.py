@@ -54,7 +54,7 @@ class V3Adapter(V2Adapter):
             "tags": sorted(set(dep.get("tags") or [])),
             "parameters": dep.get("parameters") or {},
             "schedules": sorted(
-                (_rrule_as_stored({"schedule": schedules.from_live(s["schedule"]), "active": bool(s.get("active", True))})
+                ({"schedule": self.live_schedule(s["schedule"]), "active": bool(s.get("active", True))}
                  for s in dep.get("schedules") or []),
                 key=schedules.sort_key),
             "is_schedule_active": not dep.get("paused", False),
@@ -67,6 +67,11 @@ class V3Adapter(V2Adapter):
             "parameter_openapi_schema": v3fields.without_nulls(dep.get("parameter_openapi_schema")),
             "enforce_parameter_schema": bool(dep.get("enforce_parameter_schema")),
         }
+
+    @staticmethod
+    def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+        """As 2.x, less what 3.x adds to an rrule without a start."""
+        return _rrule_as_stored({"schedule": schedules.from_live(schedule)})["schedule"]
 
     def create_body(self, name: str, flow_id: str, fields: dict[str, Any],
                     infrastructure_id: Optional[str], storage_id: Optional[str]) -> dict[str, Any]:
@@ -88,6 +93,9 @@ class V3Adapter(V2Adapter):
     def patch_body(self, changed: set[str], fields: dict[str, Any],
                    infrastructure_id: Optional[str], storage_id: Optional[str]) -> dict[str, Any]:
         body: dict[str, Any] = {key: fields[key] for key in PATCH_SAME_NAME if key in changed}
+        if "work_queue_name" in changed or "work_pool_name" in changed:
+            # both: a queue sent alone is looked for (and made) in 3.x's default agent pool
+            body.update(work_queue_name=fields["work_queue_name"], work_pool_name=fields["work_pool_name"])
         if "version" in changed:
             body["version"] = None if fields.get("version") is None else str(fields["version"])
         if "tags" in changed:

@@ -355,23 +355,22 @@ class Server:
         self.call("POST", "work_pools/", {"name": name, "type": pool_type}, ok=(201, 409))
 
 
+def schedule_key(schedule: dict) -> str:
+    """`cron 0 * * * *`, `interval 3600.0`, `rrule ...` (without the start Prefect 3 adds to an rrule)."""
+    kind = next(k for k in ("cron", "interval", "rrule") if k in schedule)
+    value = schedule[kind]
+    if kind == "rrule" and value.startswith("DTSTART:20200101T000000\n"):
+        value = value.split("\n", 1)[1]
+    return f"{kind} {value}"
+
+
 def schedule_ids(dep: dict) -> dict[str, str]:
-    """A readable key per schedule (`cron 0 * * * *`, `interval 3600.0`, `rrule ...`) → its id."""
-    out = {}
-    for item in dep.get("schedules") or []:
-        s = item["schedule"]
-        key = next(f"{k} {s[k]}" for k in ("cron", "interval", "rrule") if k in s)
-        out[key] = item["id"]
-    return out
+    """A readable key per schedule (schedule_key) → its id."""
+    return {schedule_key(item["schedule"]): item["id"] for item in dep.get("schedules") or []}
 
 
 def schedule_active(dep: dict) -> dict[str, bool]:
-    out = {}
-    for item in dep.get("schedules") or []:
-        s = item["schedule"]
-        key = next(f"{k} {s[k]}" for k in ("cron", "interval", "rrule") if k in s)
-        out[key] = bool(item.get("active"))
-    return out
+    return {schedule_key(item["schedule"]): bool(item.get("active")) for item in dep.get("schedules") or []}
 
 # ----------------------------------------------------------------------------- a recording proxy
 

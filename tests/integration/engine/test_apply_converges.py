@@ -17,8 +17,8 @@ from integration.helpers import (
 
 
 @pytest.fixture
-def server(prefect_api_url):
-    with Server(prefect_api_url) as srv:
+def server(server_api_url):
+    with Server(server_api_url) as srv:
         yield srv
 
 
@@ -42,19 +42,19 @@ def _varied_manifests(flow: str) -> list[dict]:
     ]
 
 
-def test_second_apply_makes_zero_writes_and_leaves_every_deployment_untouched(prefect_api_url, server, tmp_path, unique):
+def test_second_apply_makes_zero_writes_and_leaves_every_deployment_untouched(server_api_url, server, tmp_path, unique):
     flow, source = f"it-idem-{unique}", f"it-idem-{unique}"
     root = tmp_path / "deployments"
     docs = _varied_manifests(flow)
     for doc in docs:
         write_manifest(root, doc)
 
-    first = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+    first = reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path)
     assert first.returncode == 0, first
     before = server.deployments(flow)
     assert set(before) == {d["above"]["name"] for d in docs}
 
-    second = reconcile(prefect_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
+    second = reconcile(server_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
     assert second.returncode == 0, second
     assert any(r.path.endswith("/deployments/filter") for r in second.requests), second  # -v did log
     assert second.writes == [], f"a converged apply wrote:\n{second}"
@@ -67,7 +67,7 @@ def test_second_apply_makes_zero_writes_and_leaves_every_deployment_untouched(pr
         assert schedule_ids(after[name]) == schedule_ids(dep), f"{name}: schedules were replaced"
 
     # and a plan agrees: nothing to do, exit 0 with --detailed-exitcode
-    plan = reconcile(prefect_api_url, "plan", root, "--source", source, "--detailed-exitcode", cwd=tmp_path)
+    plan = reconcile(server_api_url, "plan", root, "--source", source, "--detailed-exitcode", cwd=tmp_path)
     assert plan.returncode == 0, plan
     assert f"{len(docs)} deployments in sync" in plan.stdout
 
@@ -82,26 +82,29 @@ def test_second_apply_makes_zero_writes_and_leaves_every_deployment_untouched(pr
         pytest.param("work_queue_name", {"work_queue_name": f"it-other-queue"}, "it-other-queue", id="work-queue"),
     ],
 )
-def test_editing_one_field_patches_only_that_field(prefect_api_url, server, tmp_path, unique, field, change,
+def test_editing_one_field_patches_only_that_field(server_api_url, server_line, server, tmp_path, unique, field, change,
                                                    expected_body_value):
     flow, source = f"it-edit-{unique}", f"it-edit-{unique}"
     root = tmp_path / "deployments"
     doc = manifest(flow, "target", schedules=[cron(), interval()])
     write_manifest(root, doc)
     write_manifest(root, manifest(flow, "bystander"))
-    assert reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
+    assert reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
     before = server.deployments(flow)
 
     write_manifest(root, edited(doc, **change))
-    with RecordingProxy(prefect_api_url) as proxy:
-        run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
+    with RecordingProxy(server_api_url) as proxy:
+        run = reconcile(server_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
 
     target = before["target"]
     writes = proxy.deployment_writes()
     assert [(w.method, w.path) for w in writes] == [("PATCH", f"/api/deployments/{target['id']}"),
                                                     ("POST", f"/api/deployments/{target['id']}/schedule")], writes
-    assert writes[0].body == {field: expected_body_value}
+    sent = {field: expected_body_value}
+    if server_line == "3.9" and field == "work_queue_name":   # with its pool: 3.x looks for a lone queue elsewhere
+        sent["work_pool_name"] = target["work_pool_name"]
+    assert writes[0].body == sent
 
     after = server.deployments(flow)
     assert after["target"]["id"] == target["id"]
@@ -112,23 +115,23 @@ def test_editing_one_field_patches_only_that_field(prefect_api_url, server, tmp_
         if key != field:
             assert after["target"][key] == target[key], key
 
-    again = reconcile(prefect_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
+    again = reconcile(server_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
     assert again.returncode == 0 and again.writes == [], again
 
 
-def test_toggling_one_schedule_changes_only_that_schedule(prefect_api_url, server, tmp_path, unique):
+def test_toggling_one_schedule_changes_only_that_schedule(server_api_url, server, tmp_path, unique):
     flow, source = f"it-sched-{unique}", f"it-sched-{unique}"
     root = tmp_path / "deployments"
     doc = manifest(flow, "three", schedules=[cron(), interval(), rrule()])
     write_manifest(root, doc)
-    assert reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
+    assert reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
     before = server.deployment(flow, "three")
     ids = schedule_ids(before)
     assert len(ids) == 3
 
     write_manifest(root, edited(doc, schedules=[cron(), interval(active=False), rrule()]))
-    with RecordingProxy(prefect_api_url) as proxy:
-        run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
+    with RecordingProxy(server_api_url) as proxy:
+        run = reconcile(server_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
 
     interval_id = ids["interval 3600.0"]
@@ -142,23 +145,23 @@ def test_toggling_one_schedule_changes_only_that_schedule(prefect_api_url, serve
                                       "rrule FREQ=WEEKLY;BYDAY=MO;BYHOUR=7": True}
     assert after["paused"] is False
 
-    again = reconcile(prefect_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
+    again = reconcile(server_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
     assert again.returncode == 0 and again.writes == [], again
 
 
-def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(prefect_api_url, server, tmp_path, unique):
+def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(server_api_url, server, tmp_path, unique):
     flow, source = f"it-sched-add-{unique}", f"it-sched-add-{unique}"
     root = tmp_path / "deployments"
     doc = manifest(flow, "grows", schedules=[cron()])
     write_manifest(root, doc)
-    assert reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
+    assert reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
     first = server.deployment(flow, "grows")
     cron_id = schedule_ids(first)["cron 0 * * * *"]
 
     # add an rrule: one POST of the new schedule, the cron keeps its id
     write_manifest(root, edited(doc, schedules=[cron(), rrule()]))
-    with RecordingProxy(prefect_api_url) as proxy:
-        run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
+    with RecordingProxy(server_api_url) as proxy:
+        run = reconcile(server_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
     writes = proxy.deployment_writes()
     assert [(w.method, w.path) for w in writes] == [("POST", f"/api/deployments/{first['id']}/schedules"),
@@ -171,8 +174,8 @@ def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(prefect_api_
 
     # remove the cron: one DELETE of that schedule, the rrule keeps its id
     write_manifest(root, edited(doc, schedules=[rrule()]))
-    with RecordingProxy(prefect_api_url) as proxy:
-        run = reconcile(prefect_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
+    with RecordingProxy(server_api_url) as proxy:
+        run = reconcile(server_api_url, "apply", root, "--source", source, "--api-url", proxy.api_url, cwd=tmp_path)
     assert run.returncode == 0, run
     writes = proxy.deployment_writes()
     assert [(w.method, w.path) for w in writes] == [("DELETE", f"/api/deployments/{first['id']}/schedules/{cron_id}"),
@@ -181,40 +184,40 @@ def test_adding_and_removing_a_schedule_keeps_the_ids_of_the_others(prefect_api_
     assert schedule_ids(third) == {"rrule FREQ=WEEKLY;BYDAY=MO;BYHOUR=7": ids["rrule FREQ=WEEKLY;BYDAY=MO;BYHOUR=7"]}
 
 
-def test_pausing_a_deployment_keeps_its_schedules(prefect_api_url, server, tmp_path, unique):
+def test_pausing_a_deployment_keeps_its_schedules(server_api_url, server, tmp_path, unique):
     """`is_schedule_active: false` pauses the deployment; the schedules (and their ids) stay."""
     flow, source = f"it-pause-{unique}", f"it-pause-{unique}"
     root = tmp_path / "deployments"
     doc = manifest(flow, "pausable", schedules=[cron(), interval()])
     write_manifest(root, doc)
-    assert reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
+    assert reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
     before = server.deployment(flow, "pausable")
 
     write_manifest(root, edited(doc, is_schedule_active=False))
-    run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+    run = reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path)
     assert run.returncode == 0, run
     after = server.deployment(flow, "pausable")
     assert after["paused"] is True
     assert schedule_ids(after) == schedule_ids(before)
 
-    again = reconcile(prefect_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
+    again = reconcile(server_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
     assert again.returncode == 0 and again.writes == [], again
 
 
-def test_changing_the_parameter_schema_replaces_in_place_and_converges(prefect_api_url, server, tmp_path, unique):
+def test_changing_the_parameter_schema_replaces_in_place_and_converges(server_api_url, server, tmp_path, unique):
     """PATCH cannot set `parameter_openapi_schema` on 2.20: the deployment is upserted (same id) and converges."""
     flow, source = f"it-schema-{unique}", f"it-schema-{unique}"
     root = tmp_path / "deployments"
     doc = manifest(flow, "reshaped")
     write_manifest(root, doc)
-    assert reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
+    assert reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path).returncode == 0
     before = server.deployment(flow, "reshaped")
 
     schema = doc["below"]["parameter_openapi_schema"]
     new_schema = {**schema, "properties": {**schema["properties"],
                                            "extra": {"default": None, "position": 2, "title": "extra"}}}
     write_manifest(root, edited(doc, parameter_openapi_schema=new_schema))
-    run = reconcile(prefect_api_url, "apply", root, "--source", source, cwd=tmp_path)
+    run = reconcile(server_api_url, "apply", root, "--source", source, cwd=tmp_path)
     assert run.returncode == 0, run
     assert "parameter_openapi_schema" in run.stdout
     after = server.deployment(flow, "reshaped")
@@ -224,5 +227,5 @@ def test_changing_the_parameter_schema_replaces_in_place_and_converges(prefect_a
         assert after[key] == before[key], key
     assert len(after["schedules"]) == 1
 
-    again = reconcile(prefect_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
+    again = reconcile(server_api_url, "apply", root, "--source", source, "-v", cwd=tmp_path)
     assert again.returncode == 0 and again.writes == [], again

@@ -136,6 +136,10 @@ def version_for(path: os.PathLike | str) -> str:
     return _installed_prefect_version(venv) or PREFECT_VERSION
 
 
+def _has(venv: Path, distribution: str) -> bool:
+    return bool(list((venv / "lib").glob(f"python*/site-packages/{distribution}-*.dist-info")))
+
+
 def major(version: str) -> int:
     return int(version.split(".", 1)[0])
 
@@ -153,7 +157,8 @@ def ensure_server_venv(
     wanted = version or version_for(path)
 
     def ready() -> bool:
-        return prefect_bin.exists() and _installed_prefect_version(venv) == wanted
+        return (prefect_bin.exists() and _installed_prefect_version(venv) == wanted
+                and (major(wanted) < 3 or (venv / "bin" / "python").exists() and _has(venv, "s3fs")))
 
     if ready():
         return venv
@@ -180,6 +185,8 @@ def ensure_server_venv(
                 "--progress-bar",
                 "off",
                 f"prefect=={wanted}",
+                # a 3.x worker pulls code from a remote-file-system block on S3 through s3fs
+                *(["s3fs"] if major(wanted) >= 3 else []),
             ],
             stdout=sys.stderr,
             env=_clean_env(),

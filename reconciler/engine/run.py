@@ -158,9 +158,21 @@ def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planne
                          lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
     plan = with_uploads(plan, places.found)
     plan = replace(plan, embedded=client.embedded, work_pools=new_pools,
-                   notices=prepared.notices + translated + tuple(places.notices) + plan.notices,
+                   notices=prepared.notices + translated + tuple(places.notices) + plan.notices + _reruns(adapter, plan),
                    leave_conflicts=options.allow_conflicts or prepared.config.allow_conflicts)
     return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
+
+
+def _reruns(adapter, plan: Plan) -> tuple[str, ...]:
+    """On 3.x any PATCH of a deployment deletes its future auto-scheduled runs: say so for each scheduled
+    deployment an update writes (apply makes them again at once, as on 2.20: applier)."""
+    if adapter.major < 3:
+        return ()
+    return tuple(f"{a.identity}: Prefect {adapter.major} re-creates its future scheduled runs on this update "
+                 "(apply schedules them again at once; they get new ids)"
+                 for a in plan.actions if (a.action == "update" or (a.action == "adopt" and a.changes))
+                 and a.desired is not None
+                 and adapter.schedules_runs(a.desired.fields))
 
 
 @contextlib.contextmanager

@@ -12,8 +12,9 @@ It prints seconds, deployments/s, refused requests (503/429) and the
 "database is locked" tracebacks the server logged during each run, and the
 ratios best-raw-seconds / reconcile-seconds, for apply's create phase (what the
 write limiter drives; ≥ 1.0 means as fast as the best raw loop) and for the
-whole apply, which also reads the live state and writes one ownership claim
-per new deployment (see README "Ownership"), about twice the raw loop's writes.
+whole apply, which also reads the live state, takes its source's lock and records
+the new deployments in its inventory under the ownership lock (see README
+"Ownership": a few writes in all, not one per deployment).
 Machines here are shared and noisy: compare ratios measured in the same run,
 not seconds.
 
@@ -204,7 +205,7 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         print(f"  writers the limiter chose: {' '.join(map(str, steps[:12]))}{' …' if len(steps) > 12 else ''} "
               f"(final {steps[-1] if steps else '?'}, peak {max(steps) if steps else '?'})")
         print(f"  requests: {seen['requests']} in all, {seen['creates']} deployment creates, "
-              f"{seen['claims']} block documents (ownership claims, inventory)")
+              f"{seen['claims']} block documents (locks, inventory)")
         print(f"  ratio best raw ({best} writer(s)) / reconcile's creates: {results[best] / seen['create_seconds']:.2f}x"
               f"   (target >= 1.0)")
         print(f"  ratio best raw ({best} writer(s)) / whole apply:        {results[best] / seconds:.2f}x")

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from integration.bundles.test_flow_run_from_upload import FLOW, SCHEMA
-from integration.helpers import Server
+from integration.helpers import Server, reconcile
 from integration.upload_support import MARKER_NAME, Project, upload_actions, upload_manifest
 from integration.worker import run_worker_once, wait_for_final_state
 
@@ -125,7 +125,12 @@ def test_a_path_change_rewrites_the_pull_step_and_uploads_to_the_new_location(
     [update] = [a for a in plan["actions"] if a["action"] == "update"]
     assert {c["field"] for c in update["changes"]} == {"path", "pull_steps"}, update
     assert [u["url"] for u in upload_actions(plan)] == [f"s3://{bucket}/v2"]
-    assert project.apply().returncode == 0
+    plan_file = tmp_path / "plan.json"     # applied later, exactly as shown: the upload goes where the step reads
+    assert project.plan("--out", plan_file).returncode == 0
+    saved = reconcile(prefect3_api_url, "apply", plan_file, cwd=tmp_path)
+    assert saved.returncode == 0, saved
+    s3 = boto3.client("s3", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    assert s3.get_object(Bucket=bucket, Key=f"v2/{MARKER_NAME}")["ContentLength"] > 0
     moved = server.deployment(project.flow, "moved")
     assert moved["pull_steps"] == [{STEP + "pull_from_remote_storage": {**step, "url": f"s3://{bucket}/v2"}}]
     assert project.apply("-v").writes == []

@@ -16,6 +16,7 @@ from ..engine.live import Live
 from ..errors import ManifestError, ManifestErrors, ReconcileError
 from ..manifests.confine import Escapes
 from ..manifests.blocks import BlockRef
+from ..prefect import v3fields
 from ..prefect.api import PrefectClient
 from . import storage as storage_mod
 from .bundle import Bundle
@@ -44,7 +45,8 @@ def read(client: PrefectClient, live: Live, desired: list[Desired], bundles: dic
     pending: list[tuple[Desired, storage_mod.Target]] = []
     for want in desired:
         bundle = bundles.get(want.identity)
-        if want.storage is None or bundle is None or (want.manifest or want.identity) in failed:
+        if (want.storage is None and want.pull_storage is None) or bundle is None \
+                or (want.manifest or want.identity) in failed:
             continue
         try:
             target = target_of(client, live, want, secrets)
@@ -128,8 +130,23 @@ def _located(want: Desired, exc: ReconcileError, more: str = "") -> ManifestErro
 
 def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[str, dict[str, Any]]):
     """Where this deployment's code goes (a Target, or ReadOnly), with the block's secrets to reach it."""
+    if want.pull_storage is not None:
+        return pulled_target(want)
     assert want.storage is not None
     return _target(want, _block_data(client, live, want.storage, secrets))
+
+
+def pulled_target(want: Desired) -> storage_mod.Target:
+    """Prefect 3: the location a pull step reads (prefect/v3fields.remote_location, the step's own URL), reached
+    with the credentials of this process's environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*)."""
+    ref = want.pull_storage
+    assert ref is not None
+    try:
+        scheme, root = v3fields.remote_location(ref.slug, ref.data or {}, want.fields.get("path"))
+    except v3fields.Unrepresentable as exc:
+        raise ManifestError(want.manifest or want.identity, want.lines.get(exc.field, 1), 1, exc.field,
+                            str(exc)) from None
+    return storage_mod.Target(ref.key, scheme, {}, root)
 
 
 def _target(want: Desired, data: dict[str, Any]):

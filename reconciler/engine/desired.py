@@ -17,11 +17,13 @@ from ..errors import ManifestError, ManifestErrors, ReconcileError
 from ..manifests import coderoot, names, schedules
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.manifest import BlockSpec, Manifest
+from ..prefect.v3fields import pull_settings
 
-# The fields compared between desired and live, in the order plans show them.
+# The fields compared between desired and live, in the order plans show them (`pull_steps` only on Prefect 3:
+# what a storage block 3.x lacks becomes, prefect/v3fields).
 FIELDS = (
     "description", "version", "work_queue_name", "work_pool_name", "tags", "parameters",
-    "schedules", "is_schedule_active", "infra_overrides", "infrastructure", "storage",
+    "schedules", "is_schedule_active", "infra_overrides", "infrastructure", "storage", "pull_steps",
     "path", "entrypoint", "manifest_path", "parameter_openapi_schema", "enforce_parameter_schema",
 )
 
@@ -39,6 +41,9 @@ class Desired:
     warnings: tuple[str, ...] = ()
     bundle_dir: Optional[str] = field(default=None, compare=False)  # its code root (manifests/coderoot.py)
     code_problem: Optional[str] = field(default=None, compare=False)  # why the entrypoint is not in bundle_dir
+    # Prefect 3: the storage a pull step reads the code from, with no block document (the 2.x block's settings
+    # that are no secret): the code is uploaded there with the credentials of the process running reconcile
+    pull_storage: Optional[BlockRef] = None
 
     def to_json(self, reveal: bool = False) -> dict[str, Any]:
         """Secrets masked as `(sensitive)` (manifests/secrets.py) unless reveal; a saved plan keeps their digests."""
@@ -50,7 +55,8 @@ class Desired:
             "storage": self.storage.to_json() if self.storage else None,
             "warnings": list(self.warnings),
             # the code directory matters only where code is uploaded (and is a machine path)
-            **({"bundle_dir": self.bundle_dir} if self.storage is not None else {}),
+            **({"bundle_dir": self.bundle_dir} if self.storage is not None or self.pull_storage is not None else {}),
+            **({"pull_storage": self.pull_storage.to_json()} if self.pull_storage is not None else {}),
         }
         return raw if reveal else seal(raw)[0]
 
@@ -62,6 +68,7 @@ class Desired:
             infrastructure=BlockRef.from_json(raw["infrastructure"]) if raw.get("infrastructure") else None,
             storage=BlockRef.from_json(raw["storage"]) if raw.get("storage") else None,
             warnings=tuple(raw.get("warnings", ())), bundle_dir=raw.get("bundle_dir"),
+            pull_storage=BlockRef.from_json(raw["pull_storage"]) if raw.get("pull_storage") else None,
         )
 
 
@@ -143,7 +150,8 @@ def _block(m: Manifest, key: str, block: Optional[BlockSpec]) -> Optional[BlockR
     slug = block.slug
     assert slug is not None  # manifest.parse guarantees it
     if block.named:
-        return BlockRef(slug, block.document_name)
+        # what a Prefect 3 pull step needs of the block's settings, none of them a secret (the server has them)
+        return BlockRef(slug, block.document_name, pull_settings(slug, block.data) if key == "storage" else None)
     data = block.data
     masked = masked_key(data)
     if masked is not None:

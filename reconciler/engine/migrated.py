@@ -27,8 +27,8 @@ from ..manifests.manifest import Manifest
 from ..prefect import v3fields
 from .desired import Desired
 
-STEPS = "prefect.deployments.steps."
-REMOTE = frozenset({"s3", "gcs", "azure", "s3-bucket", "gcs-bucket"})
+STEPS = v3fields.STEPS
+REMOTE = frozenset({"s3-bucket", "gcs-bucket"})   # the collections' bucket blocks (s3/gcs/azure: v3fields)
 AGENT_POOL = "default-agent-pool"   # the 2.x agents' pool: 3.x workers never poll a prefect-agent pool
 CREDENTIALS = ("aws_access_key_id", "aws_secret_access_key", "service_account_info", "credentials",
                "gcp_credentials", "azure_storage_connection_string", "azure_storage_account_key", "access_token",
@@ -159,13 +159,22 @@ def _pull(m: Manifest, want: Desired, below: str, settings: Prefect3, notices: l
         if not base:
             raise m.error(("storage",), "this local-file-system block has no basepath")
         return [_workdir(_strip_local(m, _join(base, path.strip("/")) if not posixpath.isabs(path) else path, below))]
-    secrets = {key: "{{ prefect.blocks.secret." + name + " }}"
-               for key, name in sorted(settings.storage_secrets.get(storage.key, {}).items())}
+    secrets = v3fields.secret_templates(settings.storage_secrets.get(storage.key, {}))
     if not secrets and any(data.get(key) for key in CREDENTIALS):
         notices.append(f"{m.display}: storage {storage.key}: its credentials are not copied into prefect.yaml; the "
                        "worker uses its own, or name Secret blocks under prefect3.storage_secrets in reconcile.yaml")
-    if slug in READ_ONLY:
-        return _git(m, data, path, below, secrets)
+    try:
+        if slug in READ_ONLY:
+            sub = v3fields.subdirectory(path, in_bucket=False)
+            return [v3fields.git_clone_step(data, secrets, step_id="clone"),
+                    v3fields.working_directory(_join("{{ clone.directory }}", _strip(m, sub, below)))]
+        if slug in v3fields.REMOTE_SCHEMES:     # the rule the 3.x adapter follows (prefect/v3fields)
+            protocol, root = v3fields.remote_location(slug, data, path)
+            url = f"{protocol}://{_strip(m, root, below)}"
+            return [v3fields.remote_storage_step(url, secrets, step_id="pull-code"),
+                    v3fields.working_directory("{{ pull-code.directory }}")]
+    except v3fields.Unrepresentable as exc:
+        raise m.error((exc.field,), str(exc)) from None
     if slug in REMOTE or slug == "remote-file-system":
         if slug == "remote-file-system" and data.get("settings") and not secrets:
             raise m.error(("storage",), (
@@ -177,36 +186,17 @@ def _pull(m: Manifest, want: Desired, below: str, settings: Prefect3, notices: l
             raise m.error(("path",), f"{exc}") from None
         except ReconcileError as exc:
             raise m.error(("storage",), str(exc)) from None
-        root = _strip(m, found.root, below)
-        step: dict[str, Any] = {"id": "pull-code", "url": f"{found.protocol}://{root}"}
+        settings_out: dict[str, Any] = {}
         endpoint = (found.options.get("client_kwargs") or {}).get("endpoint_url")
         if endpoint:
-            step["client_kwargs"] = {"endpoint_url": endpoint}
-        step.update(secrets)
-        return [{STEPS + "pull_from_remote_storage": step}, _workdir("{{ pull-code.directory }}")]
+            settings_out["client_kwargs"] = {"endpoint_url": endpoint}
+        settings_out.update(secrets)
+        url = f"{found.protocol}://{_strip(m, found.root, below)}"
+        return [v3fields.remote_storage_step(url, settings_out, step_id="pull-code"),
+                v3fields.working_directory("{{ pull-code.directory }}")]
     raise m.error(("storage",), (
         f"a {slug} storage block has no Prefect 3 pull step reconcile can write (it translates local-file-system, "
         f"remote-file-system, smb, s3, gcs, azure, github and gitlab blocks)"))
-
-
-def _git(m: Manifest, data: dict[str, Any], path: str, below: str, secrets: dict[str, str]) -> list[dict[str, Any]]:
-    repository = data.get("repository") or data.get("repository_url") or data.get("url")
-    if not isinstance(repository, str) or not repository:
-        raise m.error(("storage",), "this git storage block names no repository")
-    userinfo = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/@]+)@", repository)
-    if userinfo and userinfo.group(1) != "git":     # a token in the URL: never copied into prefect.yaml
-        raise m.error(("storage",), "the repository URL holds credentials; use a Secret block for the token")
-    step: dict[str, Any] = {"id": "clone", "repository": repository}
-    branch = data.get("reference") or data.get("branch")
-    if branch:
-        step["branch"] = str(branch)
-    step.update({"access_token": value for key, value in secrets.items() if key == "access_token"})
-    try:
-        sub = confine(".", path.strip() or None)
-    except Escapes as exc:
-        raise m.error(("path",), str(exc)) from None
-    return [{STEPS + "git_clone": step},
-            _workdir(_join("{{ clone.directory }}", _strip(m, "" if sub == "." else sub, below)))]
 
 
 def _within_block(m: Manifest, slug: str, data: dict[str, Any], path: str) -> str:
@@ -258,7 +248,7 @@ def _join(base: str, sub: str) -> str:
 
 
 def _workdir(directory: str) -> dict[str, Any]:
-    return {STEPS + "set_working_directory": {"directory": directory}}
+    return v3fields.working_directory(directory)
 
 
 __all__ = ["Migrated", "deployment"]

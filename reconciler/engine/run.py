@@ -148,7 +148,8 @@ class Planned:
 
 def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
     prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
-    adapter = adapter_for(client.server_version(), prepared.config.prefect3.work_pools)
+    adapter = adapter_for(client.server_version(), prepared.config.prefect3.work_pools,
+                          prepared.config.prefect3.storage_secrets)
     desired, translated = translate.for_server(prepared.desired, adapter)   # 3.x: before any other read
     live = live_mod.read(client, desired, prepared.source, relevant_only=True)
     new_pools = pools_mod.missing(adapter, desired, live)     # 3.x: created by apply, before the deployments

@@ -103,13 +103,15 @@ def _without_nulls(schema: Any) -> Any:
     return {k: v for k, v in schema.items() if v is not None} if isinstance(schema, dict) else schema
 
 
-def adapter_for(version: str, pools: Optional[dict[str, str]] = None) -> V2Adapter:
-    """The adapter for a server's major version; `pools`: on 3.x, pool type → the pool of pool-less manifests."""
+def adapter_for(version: str, pools: Optional[dict[str, str]] = None,
+                storage_secrets: Optional[dict[str, dict[str, str]]] = None) -> V2Adapter:
+    """The adapter for a server's major version; on 3.x, `pools`: pool type → the pool of pool-less manifests,
+    `storage_secrets`: storage block key → {pull step setting: Secret block name}."""
     major = version.split(".", 1)[0]
     if major == "2":
         return V2Adapter()
     if major == "3":
         from .v3 import V3Adapter
-        return V3Adapter(pools)
+        return V3Adapter(pools, storage_secrets)
     raise ReconcileError(
         f"Prefect server version {version} is not supported (this release speaks to Prefect 2.x and 3.x servers)")

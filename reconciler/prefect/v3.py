@@ -4,7 +4,9 @@ A manifest is translated once (`desired_fields`, rules in v3fields): its infrast
 `infra_overrides` become the work pool's `job_variables`, compared as `infra_overrides` with dotted keys
 (what the server's job variables say, flattened), so a plan of one directory reads the same against 2.20
 and 3.9.1.  Nothing is sent that 3.x's request models refuse: no `schedule`, `is_schedule_active`,
-`infra_overrides`, `manifest_path`, no null for a list or a mapping, `version` as a string.
+`infra_overrides`, `manifest_path`, no null for a list or a mapping, `version` as a string.  A 2.x storage
+type 3.x lacks (s3, gcs, azure, github, gitlab-repository) becomes `pull_steps`, a compared field here, and the
+deployment gets no `storage_document_id`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Optional
 
 from ..manifests import schedules
 from ..manifests.blocks import BlockRef
+from ..manifests.secrets import SECRET_FIELDS
 from . import v3fields
 from .v2 import V2Adapter
 
@@ -24,15 +27,28 @@ class V3Adapter(V2Adapter):
     major = 3
     upsert_only: tuple[str, ...] = ()      # 3.x PATCH changes the parameter schema too
 
-    def __init__(self, pools: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, pools: Optional[dict[str, str]] = None,
+                 storage_secrets: Optional[dict[str, dict[str, str]]] = None) -> None:
         self.pools = {**v3fields.DEFAULT_POOLS, **(pools or {})}   # pool type → the pool of pool-less manifests
+        # storage block key → {pull step setting: Secret block name} (reconcile.yaml's prefect3.storage_secrets)
+        self.storage_secrets = dict(storage_secrets or {})
 
     def desired_fields(self, fields: dict[str, Any], infrastructure: Optional[BlockRef],
                        storage: Optional[BlockRef], notices: list[str]) -> dict[str, Any]:
         """The manifest's compared fields as a 3.x server can hold them (v3fields.Unrepresentable if it cannot)."""
         kind = v3fields.pool_type(infrastructure)
-        v3fields.storage_kind(storage)
         out = dict(fields)
+        out["pull_steps"] = None
+        if v3fields.storage_kind(storage) in ("remote", "git"):
+            # no block document on 3.x: the worker pulls the code with the steps, the deployment has no storage
+            assert storage is not None
+            secrets = self.storage_secrets.get(storage.key)
+            out["pull_steps"] = v3fields.pull_steps(storage, fields.get("path"), secrets)
+            out["storage"] = None
+            if not secrets and any((storage.data or {}).get(key) for key in SECRET_FIELDS.get(storage.slug, ())):
+                notices.append(f"storage {storage.key}: its credentials are not used on Prefect 3 (the upload uses "
+                               "this process's environment, the worker its own); or name Secret blocks under "
+                               "prefect3.storage_secrets in reconcile.yaml")
         out["infra_overrides"] = v3fields.flat(
             v3fields.job_variables(infrastructure, fields.get("infra_overrides") or {}, notices))
         out["infrastructure"] = None
@@ -61,6 +77,7 @@ class V3Adapter(V2Adapter):
             "infra_overrides": v3fields.flat(dep.get("job_variables") or {}),
             "infrastructure": None,
             "storage": block_key(dep.get("storage_document_id")),
+            "pull_steps": dep.get("pull_steps") or None,
             "path": dep.get("path"),
             "entrypoint": dep.get("entrypoint"),
             "manifest_path": None,
@@ -86,6 +103,8 @@ class V3Adapter(V2Adapter):
             storage_document_id=storage_id,
             parameter_openapi_schema=fields.get("parameter_openapi_schema") or {},
         )
+        if fields.get("pull_steps"):
+            body["pull_steps"] = fields["pull_steps"]
         if fields.get("version") is not None:
             body["version"] = str(fields["version"])
         return body
@@ -108,6 +127,8 @@ class V3Adapter(V2Adapter):
             body["job_variables"] = v3fields.nested(fields.get("infra_overrides") or {})
         if "storage" in changed:
             body["storage_document_id"] = storage_id
+        if "pull_steps" in changed:
+            body["pull_steps"] = fields.get("pull_steps") or None    # null: the worker reads the storage block
         if "parameter_openapi_schema" in changed:
             body["parameter_openapi_schema"] = fields.get("parameter_openapi_schema") or {}
         return body

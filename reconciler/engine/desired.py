@@ -17,7 +17,7 @@ from ..errors import ManifestError, ManifestErrors, ReconcileError
 from ..manifests import coderoot, names, schedules
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.manifest import BlockSpec, Manifest
-from ..prefect.v3fields import pull_settings
+from ..prefect.v3fields import infrastructure_settings, pull_settings
 
 # The fields compared between desired and live, in the order plans show them (`pull_steps` only on Prefect 3:
 # what a storage block 3.x lacks becomes, prefect/v3fields).
@@ -151,7 +151,9 @@ def _block(m: Manifest, key: str, block: Optional[BlockSpec]) -> Optional[BlockR
     assert slug is not None  # manifest.parse guarantees it
     if block.named:
         # what a Prefect 3 pull step needs of the block's settings, none of them a secret (the server has them)
-        return BlockRef(slug, block.document_name, pull_settings(slug, block.data) if key == "storage" else None)
+        # and what a Prefect 3 work pool takes of an infrastructure block's (the pool's job variables)
+        return BlockRef(slug, block.document_name, pull_settings(slug, block.data) if key == "storage"
+                        else infrastructure_settings(slug, block.data))
     data = block.data
     masked = masked_key(data)
     if masked is not None:

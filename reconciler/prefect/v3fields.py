@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Any, Optional
 
-from ..manifests.blocks import BlockRef
+from ..manifests.blocks import MASK, BlockRef
 from ..manifests.confine import Escapes, confine
 
 # 2.x infrastructure block type → the 3.x work pool type that runs the same way
@@ -140,6 +140,24 @@ def storage_kind(storage: Optional[BlockRef]) -> Optional[str]:
     raise Unrepresentable("storage", (
         f"a {storage.slug} storage block is not registered on Prefect 3 servers and has no pull step reconcile "
         f"translates it to (it translates {', '.join(sorted(STORAGE_AS_BLOCK | set(REMOTE_SCHEMES) | GIT_STORAGE))})"))
+
+
+def infrastructure_settings(slug: str, data: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The settings of a named 2.x infrastructure block that its 3.x pool type takes as job variables (the
+    manifest records them below the marker; 3.x has no such block), masked values left out; None for none
+    (or a type with no pool)."""
+    kind = POOL_TYPES.get(slug)
+    if kind is None:
+        return None
+    kept = {key: _unmasked(data[key]) for key in JOB_VARIABLES[kind] if data.get(key) not in (None, {}, [], "")}
+    return {key: value for key, value in kept.items() if value not in ({}, MASK)} or None
+
+
+def _unmasked(value: Any) -> Any:
+    """The value without the entries Prefect masked (a secret is never carried over)."""
+    if isinstance(value, dict):
+        return {k: _unmasked(v) for k, v in value.items() if not (isinstance(v, str) and MASK in v)}
+    return copy.deepcopy(value)
 
 
 def pull_settings(slug: str, data: dict[str, Any]) -> Optional[dict[str, Any]]:

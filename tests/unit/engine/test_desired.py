@@ -96,7 +96,24 @@ def test_named_blocks_are_referenced_by_slug_and_name():
     assert d.fields["storage"] == "s3/flows"
     # of a named storage block only what a Prefect 3 pull step needs is kept, never a secret field
     assert (d.storage.slug, d.storage.name, d.storage.data) == ("s3", "flows", {"bucket_path": "team/flows"})
-    assert d.infrastructure.data is None
+    # of a named infrastructure block, the settings its Prefect 3 pool type takes as job variables
+    assert (d.infrastructure.slug, d.infrastructure.name, d.infrastructure.data) == ("docker-container", "prod",
+                                                                                    {"image": "x"})
+
+
+def test_a_named_infrastructure_blocks_settings_become_job_variables_on_prefect3_without_masked_values():
+    from reconciler.engine.translate import for_server
+    from reconciler.prefect.v3 import V3Adapter
+    d = resolve_one(HEAD + (
+        "infra_overrides:\n  env.EXTRA: '1'\n"
+        "infrastructure:\n  _block_type_slug: process\n  _block_document_name: prod\n  _is_anonymous: false\n"
+        f"  type: process\n  env:\n    LEVEL: debug\n    TOKEN: {MASK}\n  working_dir: /srv\n  stream_output: true\n"
+    ))
+    assert d.infrastructure.data == {"env": {"LEVEL": "debug"}, "working_dir": "/srv", "stream_output": True}
+    [translated], _ = for_server([d], V3Adapter())
+    assert translated.fields["infra_overrides"] == {"env.LEVEL": "debug", "env.EXTRA": "1", "working_dir": "/srv",
+                                                    "stream_output": True}
+    assert translated.fields["work_pool_name"] == "reconcile-process"
 
 
 def test_anonymous_blocks_are_compared_by_content():

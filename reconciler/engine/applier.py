@@ -192,7 +192,7 @@ class Applier:
                  if "schedules" in changed else _Steps())
         base = f"deployments/{dep['id']}"
         if steps.create:
-            self.client.post(f"{base}/schedules", steps.create)
+            self.client.post(f"{base}/schedules", self.adapter.schedule_bodies(desired.fields["schedules"], steps.create))
             written.append(f"{base}/schedules")
         if body:
             self.client.patch(base, body)
@@ -243,7 +243,7 @@ def _schedule_steps(dep: dict[str, Any], wanted: list[dict[str, Any]], canonical
     for entry in wanted:
         match = _match(entry["schedule"], existing, canonical)
         if match is None:
-            steps.create.append({"schedule": entry["schedule"], "active": entry["active"]})
+            steps.create.append(entry)
             continue
         existing.remove(match)
         if bool(match.get("active", True)) != entry["active"]:

@@ -84,6 +84,11 @@ class V2Adapter:
         return body
 
     @staticmethod
+    def schedule_bodies(wanted: list[dict[str, Any]], chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The bodies that create `chosen` (entries of the deployment's `wanted` schedules)."""
+        return [{"schedule": s["schedule"], "active": s["active"]} for s in chosen]
+
+    @staticmethod
     def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
         """One schedule the server holds, as compared (manifests/schedules.from_live)."""
         return schedules.from_live(schedule)

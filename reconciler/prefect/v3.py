@@ -86,6 +86,13 @@ class V3Adapter(V2Adapter):
         }
 
     @staticmethod
+    def schedule_bodies(wanted: list[dict[str, Any]], chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """As 2.x, each with a slug derived from the manifest (v3fields.schedule_slugs over all of `wanted`)."""
+        slugs = {id(entry): slug for entry, slug in zip(wanted, v3fields.schedule_slugs(wanted))}
+        return [{"schedule": s["schedule"], "active": s["active"], **({"slug": slugs[id(s)]} if id(s) in slugs else {})}
+                for s in chosen]
+
+    @staticmethod
     def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
         """As 2.x, less what 3.x adds to an rrule without a start."""
         return _rrule_as_stored({"schedule": schedules.from_live(schedule)})["schedule"]
@@ -97,7 +104,7 @@ class V3Adapter(V2Adapter):
             name=name, flow_id=flow_id,
             tags=list(fields.get("tags") or []),
             parameters=fields.get("parameters") or {},
-            schedules=[_schedule_body(s) for s in fields["schedules"]],
+            schedules=self.schedule_bodies(fields["schedules"], fields["schedules"]),
             paused=not fields["is_schedule_active"],
             job_variables=v3fields.nested(fields.get("infra_overrides") or {}),
             storage_document_id=storage_id,
@@ -141,5 +148,3 @@ def _rrule_as_stored(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def _schedule_body(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"schedule": entry["schedule"], "active": entry["active"]}

@@ -10,6 +10,8 @@ Used by the 3.x adapter and by `reconcile migrate`.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from typing import Any, Optional
 
@@ -116,6 +118,21 @@ def without_nulls(schema: Any) -> Any:
     if isinstance(schema, list):
         return [without_nulls(v) for v in schema]
     return schema
+
+
+def schedule_slugs(entries: list[dict[str, Any]]) -> list[str]:
+    """A slug per schedule, derived from the manifest: its kind and a digest of its settings (`cron-1a2b3c4d5e`),
+    with `-2`, `-3` … for a repeat.  3.x keys a deployment's schedules by slug (`prefect deploy` matches them so)."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for entry in entries:
+        schedule = entry.get("schedule") or {}
+        kind = next((k for k in ("cron", "interval", "rrule") if k in schedule), "schedule")
+        digest = hashlib.sha256(json.dumps(schedule, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        base = f"{kind}-{digest}"
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return out
 
 
 def rrule(text: str) -> str:

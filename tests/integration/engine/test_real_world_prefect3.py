@@ -1,4 +1,4 @@
-"""The real-world corpus against a Prefect 3.9.1 server: the same outcome as against 2.20 (plan → apply →
+"""examples/ and the real-world corpus against a Prefect 3.9.1 server: the same outcome as against 2.20 (plan → apply →
 no changes → a second apply that writes nothing), or one line naming the file, the line and what Prefect 3
 cannot hold, with nothing written.
 
@@ -9,12 +9,13 @@ planned and created by apply itself.
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 import yaml
 
 from integration.engine.test_examples_and_real_world import RESOLVABLE, _round_trip
-from integration.helpers import Server, iter_fixture_blocks, reconcile, set_flow_name
+from integration.helpers import EXAMPLES, Server, iter_fixture_blocks, reconcile, set_flow_name
 from reconciler.prefect.v3fields import STORAGE_AS_BLOCK
 
 
@@ -55,3 +56,29 @@ def test_real_world_manifest_on_prefect3_round_trips_or_says_what_3x_cannot_hold
     dep = server.deployment(flow, data["name"])
     assert dep["entrypoint"] == data.get("entrypoint")
     assert (dep["parameters"] or {}) == (data.get("parameters") or {})
+
+
+def test_examples_on_prefect3_plan_apply_plan_again_has_no_changes(prefect3_api_url, server, tmp_path, unique):
+    block = f"reconcile-examples-{unique}"
+    storage = server.ensure_block_document("local-file-system", block, {"basepath": str(tmp_path / "storage")})
+    root = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, root)
+    pool = f"it-examples-{unique}"
+    (root / "reconcile.yaml").write_text(f"prefect3:\n  work_pools:\n    process: {pool}\n", encoding="utf-8")
+    flows = {}
+    for path in sorted(root.rglob("*-deployment.yaml")):
+        text = path.read_text(encoding="utf-8")
+        original = yaml.safe_load(text)["flow_name"]
+        flows[original] = f"{original} {unique}"
+        path.write_text(set_flow_name(text, flows[original]).replace(
+            "_block_document_name: reconcile-examples\n", f"_block_document_name: {block}\n"), encoding="utf-8")
+
+    _round_trip(prefect3_api_url, root, f"it-examples3-{unique}", tmp_path, expected=3)
+
+    catfact = server.deployment(flows["Cat Facts"], "catfact-hourly")
+    assert catfact["storage_document_id"] == storage["id"] and catfact["infrastructure_document_id"] is None
+    assert (catfact["work_pool_name"], catfact["work_queue_name"], catfact["path"]) == (pool, "examples", "catfact")
+    reports = server.deployment(flows["Regional Sales Report"], "apac-online-weekly")
+    assert reports["job_variables"]["env"] == {"REPORTS_BUCKET": "/var/lib/reports/sales"}   # nested, not dotted
+    weather = server.deployment(flows["Weather Summary"], "weather-summary")
+    assert len(weather["schedules"]) == 2 and all(s["slug"] for s in weather["schedules"])

@@ -40,6 +40,17 @@ class Prefect3(BaseModel):
     # `{{ prefect.blocks.secret.NAME }}` into the step that pulls its code (e.g. {key: aws-key, secret: aws-secret})
     storage_secrets: dict[str, dict[str, str]] = Field(default_factory=dict)
 
+    @field_validator("work_pools")
+    @classmethod
+    def _pools(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, name in value.items():
+            if kind not in ("process", "docker", "kubernetes"):
+                raise ValueError(f"{kind!r} is not a work pool type reconcile maps to (process, docker, kubernetes)")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}", name):
+                raise ValueError(f"{name!r} is not a work pool name (letters, digits, space, '.', '_', '-'; "
+                                 "at most 100)")
+        return value
+
     @field_validator("storage_secrets")
     @classmethod
     def _secret_names(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

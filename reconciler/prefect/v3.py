@@ -43,12 +43,16 @@ class V3Adapter(V2Adapter):
             # no block document on 3.x: the worker pulls the code with the steps, the deployment has no storage
             assert storage is not None
             secrets = self.storage_secrets.get(storage.key)
+            v3fields.no_templates("storage", storage.data or {})
+            v3fields.no_templates("path", fields.get("path"))
             out["pull_steps"] = v3fields.pull_steps(storage, fields.get("path"), secrets)
             out["storage"] = None
             if not secrets and any((storage.data or {}).get(key) for key in SECRET_FIELDS.get(storage.slug, ())):
                 notices.append(f"storage {storage.key}: its credentials are not used on Prefect 3 (the upload uses "
                                "this process's environment, the worker its own); or name Secret blocks under "
                                "prefect3.storage_secrets in reconcile.yaml")
+        v3fields.no_templates("infrastructure", (infrastructure.data if infrastructure is not None else None) or {})
+        v3fields.no_templates("infra_overrides", fields.get("infra_overrides") or {})
         out["infra_overrides"] = v3fields.flat(
             v3fields.job_variables(infrastructure, fields.get("infra_overrides") or {}, notices))
         out["infrastructure"] = None

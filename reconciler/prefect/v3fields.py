@@ -52,6 +52,21 @@ class Unrepresentable(ValueError):
         self.field = field
 
 
+def no_templates(field: str, value: Any) -> None:
+    """Refuse `{{ … }}` / `{% … %}` in a value that goes into job variables or pull steps: a 3.x worker resolves
+    them (a Secret block, a variable) where 2.x sent the text as it is, so a manifest could pull a secret into a
+    URL or an environment it prints."""
+    if isinstance(value, dict):
+        for item in value.values():
+            no_templates(field, item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            no_templates(field, item)
+    elif isinstance(value, str) and ("{{" in value or "{%" in value):
+        raise Unrepresentable(field, "a value holds '{{' or '{%', which a Prefect 3 worker resolves as a template "
+                                     "(a secret, a variable) where Prefect 2 kept the text; remove it")
+
+
 def pool_type(infrastructure: Optional[BlockRef]) -> str:
     slug = infrastructure.slug if infrastructure is not None else "process"
     found = POOL_TYPES.get(slug)

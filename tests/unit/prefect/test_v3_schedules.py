@@ -29,3 +29,23 @@ def test_create_and_schedule_writes_carry_the_slugs_and_live_schedules_read_as_t
     assert adapter.schedule_bodies(wanted, [RRULE]) == [{**RRULE, "slug": slugs[1]}]
     stored = {"rrule": "DTSTART:20200101T000000\nFREQ=WEEKLY;BYDAY=MO", "timezone": "UTC"}
     assert adapter.live_schedule(stored) == RRULE["schedule"]
+
+
+def test_a_template_in_what_becomes_job_variables_or_pull_steps_is_refused_on_prefect3():
+    import pytest
+
+    from reconciler.manifests.blocks import BlockRef
+    from reconciler.prefect.v3fields import Unrepresentable
+    adapter = V3Adapter()
+    base = {"schedules": [], "infra_overrides": {}, "path": "code", "work_pool_name": None, "work_queue_name": None,
+            "parameter_openapi_schema": {}, "enforce_parameter_schema": None}
+    cases = [
+        ("infra_overrides", {**base, "infra_overrides": {"env.TOKEN": "{{ prefect.blocks.secret.prod }}"}}, None, None),
+        ("infrastructure", base, BlockRef("process", None, {"env": {"A": "{% raw %}"}}), None),
+        ("storage", base, None, BlockRef("s3", "code", {"bucket_path": "b/{{ prefect.blocks.secret.prod }}"})),
+        ("path", {**base, "path": "{{ prefect.variables.x }}"}, None, BlockRef("s3", "code", {"bucket_path": "b"})),
+    ]
+    for field, fields, infrastructure, storage in cases:
+        with pytest.raises(Unrepresentable) as caught:
+            adapter.desired_fields(fields, infrastructure, storage, [])
+        assert caught.value.field == field

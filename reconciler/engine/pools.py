@@ -23,8 +23,9 @@ def missing(adapter: V2Adapter, desired: list[Desired], live: Live) -> tuple[tup
     wanted: dict[str, str] = {}
     for want in desired:
         name = want.fields.get("work_pool_name")
-        if name and name not in live.work_pools and name not in wanted:
-            wanted[name] = want.fields.get("work_pool_type") or "process"
+        kind = want.fields.get("work_pool_type")
+        if name and kind and name not in live.work_pools and name not in wanted:   # no type: it must exist
+            wanted[name] = kind
     return tuple(sorted(wanted.items()))
 
 

@@ -18,6 +18,7 @@ from ..manifests.secrets import SECRET_FIELDS
 from . import v3fields
 from .v2 import V2Adapter
 
+AGENT_POOL = "default-agent-pool"
 PATCH_SAME_NAME = (
     "description", "work_queue_name", "work_pool_name", "path", "entrypoint", "enforce_parameter_schema",
 )
@@ -36,7 +37,22 @@ class V3Adapter(V2Adapter):
     def desired_fields(self, fields: dict[str, Any], infrastructure: Optional[BlockRef],
                        storage: Optional[BlockRef], notices: list[str]) -> dict[str, Any]:
         """The manifest's compared fields as a 3.x server can hold them (v3fields.Unrepresentable if it cannot)."""
-        kind = v3fields.pool_type(infrastructure)
+        named_pool = fields.get("work_pool_name")
+        if named_pool == AGENT_POOL:    # Prefect 2's agent pool: 3.x workers never read it
+            notices.append(f"work pool {AGENT_POOL} is Prefect 2's agent pool, which Prefect 3 workers do not read: "
+                           "the deployment goes to the pool of its infrastructure type")
+            named_pool = None
+        fields = {**fields, "work_pool_name": named_pool}
+        try:
+            kind: Optional[str] = v3fields.pool_type(infrastructure)
+        except v3fields.Unrepresentable:
+            if not named_pool:
+                raise
+            kind = None   # the manifest names its pool: it runs there, with infra_overrides as job variables
+            assert infrastructure is not None
+            notices.append(f"its {infrastructure.slug} infrastructure block's settings are not carried over to work "
+                           f"pool {fields['work_pool_name']} (no Prefect 3 pool type reconcile maps it to); "
+                           "infra_overrides are")
         out = dict(fields)
         out["pull_steps"] = None
         if v3fields.storage_kind(storage) in ("remote", "git"):
@@ -54,10 +70,10 @@ class V3Adapter(V2Adapter):
         v3fields.no_templates("infrastructure", (infrastructure.data if infrastructure is not None else None) or {})
         v3fields.no_templates("infra_overrides", fields.get("infra_overrides") or {})
         out["infra_overrides"] = v3fields.flat(
-            v3fields.job_variables(infrastructure, fields.get("infra_overrides") or {}, notices))
+            v3fields.job_variables(infrastructure if kind else None, fields.get("infra_overrides") or {}, notices))
         out["infrastructure"] = None
         out["manifest_path"] = None
-        out["work_pool_name"] = fields.get("work_pool_name") or self.pools[kind]
+        out["work_pool_name"] = fields.get("work_pool_name") or self.pools[kind or "process"]
         out["work_pool_type"] = kind      # not compared: the type of the pool, should apply create it
         out["work_queue_name"] = fields.get("work_queue_name") or "default"
         out["parameter_openapi_schema"] = v3fields.without_nulls(fields.get("parameter_openapi_schema"))

@@ -52,6 +52,10 @@ class Unrepresentable(ValueError):
         self.field = field
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 def no_templates(field: str, value: Any) -> None:
     """Refuse `{{ … }}` / `{% … %}` in a value that goes into job variables or pull steps: a 3.x worker resolves
     them (a Secret block, a variable) where 2.x sent the text as it is, so a manifest could pull a secret into a
@@ -72,8 +76,8 @@ def pool_type(infrastructure: Optional[BlockRef]) -> str:
     found = POOL_TYPES.get(slug)
     if found is None:
         raise Unrepresentable("infrastructure", (
-            f"a {slug} infrastructure block has no Prefect 3 work pool reconcile can map it to (it maps "
-            f"{', '.join(sorted(POOL_TYPES))}); set work_pool_name to a pool of the right type"))
+            f"{_a(slug)} infrastructure block has no Prefect 3 work pool type reconcile maps it to (it maps "
+            f"{', '.join(sorted(POOL_TYPES))}); set work_pool_name to a pool of the right type on the server"))
     return found
 
 
@@ -170,7 +174,7 @@ def storage_kind(storage: Optional[BlockRef]) -> Optional[str]:
     if storage.slug in GIT_STORAGE:
         return "git"
     raise Unrepresentable("storage", (
-        f"a {storage.slug} storage block is not registered on Prefect 3 servers and has no pull step reconcile "
+        f"{_a(storage.slug)} storage block is not registered on Prefect 3 servers and has no pull step reconcile "
         f"translates it to (it translates {', '.join(sorted(STORAGE_AS_BLOCK | set(REMOTE_SCHEMES) | GIT_STORAGE))})"))
 
 

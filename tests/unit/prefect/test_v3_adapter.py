@@ -1,4 +1,4 @@
-"""Prefect 3 schedules: slugs derived from the manifest, and 3.x's own rewrites never read as drift."""
+"""The Prefect 3 adapter: schedule slugs, what 3.x rewrites, templates refused, infrastructure without a pool type."""
 from __future__ import annotations
 
 from reconciler.prefect.v3 import V3Adapter
@@ -49,3 +49,31 @@ def test_a_template_in_what_becomes_job_variables_or_pull_steps_is_refused_on_pr
         with pytest.raises(Unrepresentable) as caught:
             adapter.desired_fields(fields, infrastructure, storage, [])
         assert caught.value.field == field
+
+
+def test_an_infrastructure_type_without_a_pool_type_runs_in_the_pool_the_manifest_names():
+    import pytest
+
+    from reconciler.manifests.blocks import BlockRef
+    from reconciler.prefect.v3fields import Unrepresentable
+    adapter = V3Adapter()
+    fields = {"schedules": [], "infra_overrides": {"env.A": "1"}, "path": None, "work_pool_name": "gpu",
+              "work_queue_name": None, "parameter_openapi_schema": {}, "enforce_parameter_schema": None}
+    cloud_run = BlockRef("cloud-run-job", None, {"image": "x", "region": "eu"})
+    notes: list[str] = []
+    out = adapter.desired_fields(fields, cloud_run, None, notes)
+    assert (out["work_pool_name"], out["work_pool_type"], out["infra_overrides"]) == ("gpu", None, {"env.A": "1"})
+    assert len(notes) == 1 and "cloud-run-job" in notes[0] and "gpu" in notes[0]
+    with pytest.raises(Unrepresentable, match="^a cloud-run-job infrastructure block"):
+        adapter.desired_fields({**fields, "work_pool_name": None}, cloud_run, None, [])
+    with pytest.raises(Unrepresentable, match="^an azure-container-instance-job"):
+        adapter.desired_fields({**fields, "work_pool_name": None}, BlockRef("azure-container-instance-job"), None, [])
+
+
+def test_prefect2s_agent_pool_becomes_the_pool_of_the_infrastructure_type():
+    fields = {"schedules": [], "infra_overrides": {}, "path": None, "work_pool_name": "default-agent-pool",
+              "work_queue_name": "q", "parameter_openapi_schema": {}, "enforce_parameter_schema": None}
+    notes: list[str] = []
+    out = V3Adapter({"process": "team-process"}).desired_fields(fields, None, None, notes)
+    assert (out["work_pool_name"], out["work_pool_type"], out["work_queue_name"]) == ("team-process", "process", "q")
+    assert len(notes) == 1 and "agent pool" in notes[0]

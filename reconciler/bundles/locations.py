@@ -16,7 +16,7 @@ from ..engine.live import Live
 from ..errors import ManifestError, ManifestErrors, ReconcileError
 from ..manifests.confine import Escapes
 from ..manifests.blocks import BlockRef
-from ..prefect import v3fields
+from ..prefect import v3fields, v3pull
 from ..prefect.api import PrefectClient
 from . import storage as storage_mod
 from .bundle import Bundle
@@ -137,12 +137,12 @@ def target_of(client: PrefectClient, live: Live, want: Desired, secrets: dict[st
 
 
 def pulled_target(want: Desired) -> storage_mod.Target:
-    """Prefect 3: the location a pull step reads (prefect/v3fields.remote_location, the step's own URL), reached
+    """Prefect 3: the location a pull step reads (prefect/v3pull.remote_location, the step's own URL), reached
     with the credentials of this process's environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*)."""
     ref = want.pull_storage
     assert ref is not None
     try:
-        scheme, root = v3fields.remote_location(ref.slug, ref.data or {}, want.fields.get("path"))
+        scheme, root = v3pull.remote_location(ref.slug, ref.data or {}, want.fields.get("path"))
     except v3fields.Unrepresentable as exc:
         raise ManifestError(want.manifest or want.identity, want.lines.get(exc.field, 1), 1, exc.field,
                             str(exc)) from None

@@ -20,7 +20,6 @@ from ..bundles.bundle import Bundle
 from ..bundles.storage import Target
 from ..bundles.transfer import upload
 from ..errors import NotFound, ReconcileError
-from ..manifests import schedules
 from ..prefect.api import PrefectClient
 from ..prefect.v2 import V2Adapter
 from . import inventory as inventory_store

@@ -17,7 +17,8 @@ from ..errors import ManifestError, ManifestErrors, ReconcileError
 from ..manifests import coderoot, names, schedules
 from ..manifests.blocks import BlockRef, masked_key
 from ..manifests.manifest import BlockSpec, Manifest
-from ..prefect.v3fields import infrastructure_settings, pull_settings
+from ..prefect.v3fields import infrastructure_settings
+from ..prefect.v3pull import pull_settings
 
 # The fields compared between desired and live, in the order plans show them (`pull_steps` only on Prefect 3:
 # what a storage block 3.x lacks becomes, prefect/v3fields).

@@ -24,10 +24,10 @@ from ..manifests.config import Prefect3
 from ..manifests.confine import Escapes, confine
 from ..manifests.coderoot import entrypoint_file
 from ..manifests.manifest import Manifest
-from ..prefect import v3fields
+from ..prefect import v3fields, v3pull
 from .desired import Desired
 
-STEPS = v3fields.STEPS
+STEPS = v3pull.STEPS
 REMOTE = frozenset({"s3-bucket", "gcs-bucket"})   # the collections' bucket blocks (s3/gcs/azure: v3fields)
 AGENT_POOL = "default-agent-pool"   # the 2.x agents' pool: 3.x workers never poll a prefect-agent pool
 CREDENTIALS = ("aws_access_key_id", "aws_secret_access_key", "service_account_info", "credentials",
@@ -150,7 +150,7 @@ def _pull(m: Manifest, want: Desired, below: str, settings: Prefect3, notices: l
         return [_workdir(_strip_local(m, want.fields.get("path"), below))]
     data = (spec.storage.data if spec.storage is not None else None) or {}
     slug, path = storage.slug, (spec.path or "")
-    if slug in v3fields.STORAGE_AS_BLOCK and not storage.anonymous:
+    if slug in v3pull.STORAGE_AS_BLOCK and not storage.anonymous:
         sub = _within_block(m, slug, data, path)
         step = {"id": "pull-code", "block_type_slug": slug, "block_document_name": storage.name}
         return [{STEPS + "pull_with_block": step}, _workdir(_join("{{ pull-code.directory }}", _strip(m, sub, below)))]
@@ -159,20 +159,20 @@ def _pull(m: Manifest, want: Desired, below: str, settings: Prefect3, notices: l
         if not base:
             raise m.error(("storage",), "this local-file-system block has no basepath")
         return [_workdir(_strip_local(m, _join(base, path.strip("/")) if not posixpath.isabs(path) else path, below))]
-    secrets = v3fields.secret_templates(settings.storage_secrets.get(storage.key, {}))
+    secrets = v3pull.secret_templates(settings.storage_secrets.get(storage.key, {}))
     if not secrets and any(data.get(key) for key in CREDENTIALS):
         notices.append(f"{m.display}: storage {storage.key}: its credentials are not copied into prefect.yaml; the "
                        "worker uses its own, or name Secret blocks under prefect3.storage_secrets in reconcile.yaml")
     try:
         if slug in READ_ONLY:
-            sub = v3fields.subdirectory(path, in_bucket=False)
-            return [v3fields.git_clone_step(data, secrets, step_id="clone"),
-                    v3fields.working_directory(_join("{{ clone.directory }}", _strip(m, sub, below)))]
-        if slug in v3fields.REMOTE_SCHEMES:     # the rule the 3.x adapter follows (prefect/v3fields)
-            protocol, root = v3fields.remote_location(slug, data, path)
+            sub = v3pull.subdirectory(path, in_bucket=False)
+            return [v3pull.git_clone_step(data, secrets, step_id="clone"),
+                    v3pull.working_directory(_join("{{ clone.directory }}", _strip(m, sub, below)))]
+        if slug in v3pull.REMOTE_SCHEMES:     # the rule the 3.x adapter follows (prefect/v3fields)
+            protocol, root = v3pull.remote_location(slug, data, path)
             url = f"{protocol}://{_strip(m, root, below)}"
-            return [v3fields.remote_storage_step(url, secrets, step_id="pull-code"),
-                    v3fields.working_directory("{{ pull-code.directory }}")]
+            return [v3pull.remote_storage_step(url, secrets, step_id="pull-code"),
+                    v3pull.working_directory("{{ pull-code.directory }}")]
     except v3fields.Unrepresentable as exc:
         raise m.error((exc.field,), str(exc)) from None
     if slug in REMOTE or slug == "remote-file-system":
@@ -192,8 +192,8 @@ def _pull(m: Manifest, want: Desired, below: str, settings: Prefect3, notices: l
             settings_out["client_kwargs"] = {"endpoint_url": endpoint}
         settings_out.update(secrets)
         url = f"{found.protocol}://{_strip(m, found.root, below)}"
-        return [v3fields.remote_storage_step(url, settings_out, step_id="pull-code"),
-                v3fields.working_directory("{{ pull-code.directory }}")]
+        return [v3pull.remote_storage_step(url, settings_out, step_id="pull-code"),
+                v3pull.working_directory("{{ pull-code.directory }}")]
     raise m.error(("storage",), (
         f"a {slug} storage block has no Prefect 3 pull step reconcile can write (it translates local-file-system, "
         f"remote-file-system, smb, s3, gcs, azure, github and gitlab blocks)"))
@@ -248,7 +248,7 @@ def _join(base: str, sub: str) -> str:
 
 
 def _workdir(directory: str) -> dict[str, Any]:
-    return v3fields.working_directory(directory)
+    return v3pull.working_directory(directory)
 
 
 __all__ = ["Migrated", "deployment"]

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..errors import ManifestError, ManifestErrors
 from ..manifests.blocks import BlockRef
-from ..prefect import v3fields
+from ..prefect import v3pull
 from ..prefect.v2 import V2Adapter
 from ..prefect.v3fields import Unrepresentable
 from .desired import Desired
@@ -35,9 +35,9 @@ def for_server(desired: list[Desired], adapter: V2Adapter) -> tuple[list[Desired
             continue
         notices.extend(f"{want.manifest or want.identity}: {note}" for note in said)
         if fields.get("pull_steps"):
-            pulled = want.storage if v3fields.storage_kind(want.storage) == "remote" else None
+            pulled = want.storage if v3pull.storage_kind(want.storage) == "remote" else None
             if pulled is not None:    # only the settings that are no secret: the upload uses the environment's
-                pulled = BlockRef(pulled.slug, pulled.name, v3fields.pull_settings(pulled.slug, pulled.data or {}))
+                pulled = BlockRef(pulled.slug, pulled.name, v3pull.pull_settings(pulled.slug, pulled.data or {}))
             lines = {**want.lines, "pull_steps": want.lines.get("storage", 1)}
             out.append(replace(want, fields=fields, infrastructure=None, storage=None, pull_storage=pulled,
                                lines=lines))

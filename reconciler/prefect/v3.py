@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ..manifests import schedules
 from ..manifests.blocks import BlockRef
 from ..manifests.secrets import SECRET_FIELDS
-from . import v3fields
+from . import v3fields, v3pull
 from .v2 import V2Adapter
 
 AGENT_POOL = "default-agent-pool"
@@ -55,13 +55,13 @@ class V3Adapter(V2Adapter):
                            "infra_overrides are")
         out = dict(fields)
         out["pull_steps"] = None
-        if v3fields.storage_kind(storage) in ("remote", "git"):
+        if v3pull.storage_kind(storage) in ("remote", "git"):
             # no block document on 3.x: the worker pulls the code with the steps, the deployment has no storage
             assert storage is not None
             secrets = self.storage_secrets.get(storage.key)
             v3fields.no_templates("storage", storage.data or {})
             v3fields.no_templates("path", fields.get("path"))
-            out["pull_steps"] = v3fields.pull_steps(storage, fields.get("path"), secrets)
+            out["pull_steps"] = v3pull.pull_steps(storage, fields.get("path"), secrets)
             out["storage"] = None
             if not secrets and any((storage.data or {}).get(key) for key in SECRET_FIELDS.get(storage.slug, ())):
                 notices.append(f"storage {storage.key}: its credentials are not used on Prefect 3 (the upload uses "

@@ -16,7 +16,7 @@ import yaml
 
 from integration.engine.test_examples_and_real_world import RESOLVABLE, _round_trip
 from integration.helpers import EXAMPLES, Server, iter_fixture_blocks, reconcile, set_flow_name
-from reconciler.prefect.v3fields import STORAGE_AS_BLOCK
+from reconciler.prefect.v3pull import STORAGE_AS_BLOCK
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import pytest
 
 from reconciler.bundles.storage import target
 from reconciler.manifests.blocks import BlockRef
-from reconciler.prefect import v3fields
+from reconciler.prefect import v3pull
 from reconciler.prefect.v3fields import Unrepresentable
 
-PULL = v3fields.STEPS + "pull_from_remote_storage"
-CLONE = v3fields.STEPS + "git_clone"
-WORKDIR = v3fields.STEPS + "set_working_directory"
+PULL = v3pull.STEPS + "pull_from_remote_storage"
+CLONE = v3pull.STEPS + "git_clone"
+WORKDIR = v3pull.STEPS + "set_working_directory"
 
 
 @pytest.mark.parametrize("slug, kind", [
@@ -25,12 +25,12 @@ WORKDIR = v3fields.STEPS + "set_working_directory"
     ("s3", "remote"), ("gcs", "remote"), ("azure", "remote"), ("github", "git"), ("gitlab-repository", "git"),
 ])
 def test_each_storage_type_has_one_way_onto_prefect3(slug, kind):
-    assert v3fields.storage_kind(BlockRef(slug, "x") if slug else None) == kind
+    assert v3pull.storage_kind(BlockRef(slug, "x") if slug else None) == kind
 
 
 def test_a_storage_type_without_a_way_names_the_storage_field():
     with pytest.raises(Unrepresentable) as info:
-        v3fields.storage_kind(BlockRef("s3-bucket", "x"))
+        v3pull.storage_kind(BlockRef("s3-bucket", "x"))
     assert info.value.field == "storage" and "s3-bucket" in str(info.value)
 
 
@@ -42,7 +42,7 @@ def test_a_storage_type_without_a_way_names_the_storage_field():
     ("azure", "container/folder", "etl", "az://container/folder/etl"),
 ])
 def test_a_bucket_block_is_one_pull_from_remote_storage_step_on_its_location(slug, bucket, path, url):
-    steps = v3fields.pull_steps(BlockRef(slug, "named", {"bucket_path": bucket}), path)
+    steps = v3pull.pull_steps(BlockRef(slug, "named", {"bucket_path": bucket}), path)
     assert steps == [{PULL: {"url": url}}]
     # the upload goes where the step reads: the 2.x block's own location (bundles/storage.target)
     assert target(slug, f"{slug}/named", {"bucket_path": bucket}, path).url == url
@@ -50,9 +50,9 @@ def test_a_bucket_block_is_one_pull_from_remote_storage_step_on_its_location(slu
 
 def test_credentials_in_the_manifest_never_reach_the_step_only_secret_block_templates_do():
     data = {"bucket_path": "b/p", "aws_access_key_id": "AKIAREAL", "aws_secret_access_key": "real-secret"}
-    assert v3fields.pull_settings("s3", data) == {"bucket_path": "b/p"}
-    plain = v3fields.pull_steps(BlockRef("s3", None, data), "code")
-    templated = v3fields.pull_steps(BlockRef("s3", None, data), "code", {"secret": "aws-secret", "key": "aws-key"})
+    assert v3pull.pull_settings("s3", data) == {"bucket_path": "b/p"}
+    plain = v3pull.pull_steps(BlockRef("s3", None, data), "code")
+    templated = v3pull.pull_steps(BlockRef("s3", None, data), "code", {"secret": "aws-secret", "key": "aws-key"})
     assert "real-secret" not in json.dumps(plain + templated) and "AKIAREAL" not in json.dumps(plain + templated)
     assert templated == [{PULL: {"url": "s3://b/p/code", "key": "{{ prefect.blocks.secret.aws-key }}",
                                  "secret": "{{ prefect.blocks.secret.aws-secret }}"}}]
@@ -71,39 +71,39 @@ def test_credentials_in_the_manifest_never_reach_the_step_only_secret_block_temp
 ])
 def test_what_a_pull_step_cannot_say_names_the_manifest_field(slug, data, path, field):
     with pytest.raises(Unrepresentable) as info:
-        v3fields.pull_steps(BlockRef(slug, None, data), path)
+        v3pull.pull_steps(BlockRef(slug, None, data), path)
     assert info.value.field == field
     assert "\n" not in str(info.value)
 
 
 def test_a_named_azure_block_keeps_only_that_its_container_is_set():
-    kept = v3fields.pull_settings("azure", {"bucket_path": "b", "azure_storage_container": "**********",
+    kept = v3pull.pull_settings("azure", {"bucket_path": "b", "azure_storage_container": "**********",
                                             "azure_storage_account_key": "**********"})
     assert kept == {"bucket_path": "b", "has_container": True}
 
 
 def test_a_git_block_is_a_git_clone_of_its_repository_and_reference():
     data = {"repository": "https://github.com/acme/flows", "reference": "v2", "access_token": "ghp_real"}
-    assert v3fields.pull_steps(BlockRef("github", None, data), None) == [
+    assert v3pull.pull_steps(BlockRef("github", None, data), None) == [
         {CLONE: {"repository": "https://github.com/acme/flows", "branch": "v2"}}]
     # a `path` is a directory of the checkout: the run starts there
-    assert v3fields.pull_steps(BlockRef("gitlab-repository", "x", {"repository": "git@gitlab.com:a/b.git"}),
+    assert v3pull.pull_steps(BlockRef("gitlab-repository", "x", {"repository": "git@gitlab.com:a/b.git"}),
                                "etl/daily", {"access_token": "gl-token"}) == [
         {CLONE: {"id": "clone", "repository": "git@gitlab.com:a/b.git",
                  "access_token": "{{ prefect.blocks.secret.gl-token }}"}},
         {WORKDIR: {"directory": "{{ clone.directory }}/etl/daily"}}]
-    assert v3fields.pull_settings("github", data) == {"repository": "https://github.com/acme/flows",
+    assert v3pull.pull_settings("github", data) == {"repository": "https://github.com/acme/flows",
                                                       "reference": "v2"}
 
 
 @pytest.mark.parametrize("url", ["https://ghp_abc123@github.com/a/b", "https://user:pw@gitlab.com/a/b.git"])
 def test_a_token_in_a_repository_url_is_refused_without_showing_it(url):
     with pytest.raises(Unrepresentable) as info:
-        v3fields.pull_steps(BlockRef("github", None, {"repository": url}), None)
+        v3pull.pull_steps(BlockRef("github", None, {"repository": url}), None)
     assert info.value.field == "storage" and "credentials" in str(info.value)
     assert "ghp_abc123" not in str(info.value) and "user:pw" not in str(info.value)
 
 
 def test_ssh_urls_with_the_git_user_are_no_credentials():
-    [step] = v3fields.pull_steps(BlockRef("github", None, {"repository": "ssh://git@github.com/a/b.git"}), "")
+    [step] = v3pull.pull_steps(BlockRef("github", None, {"repository": "ssh://git@github.com/a/b.git"}), "")
     assert step[CLONE]["repository"] == "ssh://git@github.com/a/b.git"

@@ -11,28 +11,24 @@ import io
 import httpx
 import pytest
 
-from reconciler.errors import ApiError, ReconcileError, Unreachable
+from reconciler.errors import ApiError, ReconcileError
 from reconciler.prefect.api import PrefectClient
 from reconciler.prefect.connection import resolve
 
+from .test_transport import Script
+
 ACCOUNT, WORKSPACE = "9b6e1a52-0000-4000-8000-00000000000a", "5f0c2d7e-0000-4000-8000-00000000000b"
 CLOUD = f"https://api.prefect.cloud/api/accounts/{ACCOUNT}/workspaces/{WORKSPACE}"
+
 KEY = "pnu_Zx81cloudKeyThatMustNeverBePrinted0123"
 
 
-class Recorder:
-    """Answers each request with the next of `answers` (then the last again), keeping what it saw."""
+class Recorder(Script):
+    """test_transport's Script (answers in order, then the last again; keeps what it saw), answering the
+    server's version when given nothing else."""
 
     def __init__(self, *answers):
-        self.answers = list(answers) or [httpx.Response(200, json="3.9.1")]
-        self.seen: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        answer = self.answers[min(len(self.seen), len(self.answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+        super().__init__(*(answers or (httpx.Response(200, json="3.9.1"),)))
 
 
 def cloud_client(recorder: Recorder, key: str = KEY, log=None, url: str = CLOUD) -> PrefectClient:

@@ -88,21 +88,22 @@ READERS = 4   # requests in flight at once while reading (one httpx client: it i
 
 
 def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str] = None, *,
-         relevant_only: bool = False) -> Live:
+         relevant_only: bool = False, version: Optional[str] = None) -> Live:
     """What the server holds.  `relevant_only`: only the deployments of the flows the manifests and this
     source's inventory name (all a plan needs: the declared, the owned ones to prune, the same-identity ones
-    to adopt or refuse), not every deployment on the server.  Independent reads go out together."""
+    to adopt or refuse), not every deployment on the server.  `version`: the server's, when the caller has read
+    it already.  Independent reads go out together."""
     desired = list(desired)
     with ThreadPoolExecutor(READERS, thread_name_prefix="reconcile-read") as pool:
         try:
-            return _read(client, desired, source, relevant_only, pool)
+            return _read(client, desired, source, relevant_only, pool, version)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], relevant_only: bool,
-          pool: ThreadPoolExecutor) -> Live:
-    version_f = pool.submit(client.server_version)
+          pool: ThreadPoolExecutor, known_version: Optional[str] = None) -> Live:
+    version_f = pool.submit(lambda: known_version or client.server_version())
     own_f = pool.submit(_own_inventory, client, source) if source is not None else None
     inventories_f = pool.submit(_all_inventories, client)
     wanted = _named_refs(desired)

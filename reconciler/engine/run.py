@@ -148,10 +148,10 @@ class Planned:
 
 def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
     prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
-    adapter = adapter_for(client.server_version(), prepared.config.prefect3.work_pools,
-                          prepared.config.prefect3.storage_secrets)
+    version = client.server_version()     # first: a URL that is no Prefect API is reported as such
+    adapter = adapter_for(version, prepared.config.prefect3.work_pools, prepared.config.prefect3.storage_secrets)
     desired, translated = translate.for_server(prepared.desired, adapter)   # 3.x: before any other read
-    live = live_mod.read(client, desired, prepared.source, relevant_only=True)
+    live = live_mod.read(client, desired, prepared.source, relevant_only=True, version=version)
     new_pools = pools_mod.missing(adapter, desired, live)     # 3.x: created by apply, before the deployments
     checks.server_objects_exist(desired, live, creatable=frozenset(name for name, _ in new_pools))
     places = locations_mod.read(client, live, desired, prepared.bundles)

@@ -10,7 +10,8 @@ from typing import Iterable, Optional
 
 from ..errors import AlreadyExists, NotFound
 from ..prefect.api import PrefectClient
-from .live import INVENTORY_PREFIX, Inventory
+from .live import Inventory
+from .queries import INVENTORY_PREFIX
 from .source import doc_slug
 
 

@@ -19,9 +19,9 @@ from ..manifests.blocks import BlockRef, content_hash
 from ..prefect.api import PrefectClient
 from . import claims as claims_mod
 from .desired import Desired
-from .source import doc_slug
+from .queries import (INVENTORIES_QUERY, block_ids, blocks_query, deployments_query, flows_query,
+                      own_inventory_path)
 
-INVENTORY_PREFIX = "reconcile-inventory-"
 LOCK_PREFIX = "reconcile-lock-"
 
 
@@ -114,20 +114,18 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
 
     version = version_f.result()   # first: a URL that is no Prefect API is reported as such
     own_raw = own_f.result() if own_f is not None else None
-    own = _inventory(own_raw) if own_raw is not None else None
-    owned = own.deployments if own is not None and own.source == source else frozenset()
-    flow_names = sorted({d.flow_name for d in desired} | {f for i in owned for f in _flow_names_of(i)})
+    owned = owned_by(own_raw, source)
+    flow_names = flow_names_for({d.flow_name for d in desired}, owned)
     # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
     flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
     if not relevant_only:
         raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
     elif flow_names:
-        raw_deployments = list(client.paged("deployments/filter", {
-            "sort": "NAME_ASC", "flows": {"name": {"any_": flow_names}}}))
+        raw_deployments = list(client.paged("deployments/filter", deployments_query(flow_names)))
     else:
         raw_deployments = []
     blocks: dict[str, BlockDoc] = {}
-    ids = sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"), d.get("storage_document_id")) if i})
+    ids = block_ids(raw_deployments)
     blocks_f = pool.submit(_blocks_by_id, client, ids) if ids else None
 
     if flows_f is not None:
@@ -168,13 +166,19 @@ def read_inventories(client: PrefectClient, source: Optional[str] = None) -> dic
     return _by_source(raws + ([own] if own is not None else []))
 
 
+def owned_by(own_raw: Optional[dict[str, Any]], source: Optional[str]) -> frozenset[str]:
+    """The identities this source's inventory (as read) lists."""
+    own = _inventory(own_raw) if own_raw is not None else None
+    return own.deployments if own is not None and own.source == source else frozenset()
+
+
+def flow_names_for(declared: set[str], owned: frozenset[str]) -> list[str]:
+    """The flows whose deployments a plan reads: those the manifests declare and those its inventory names."""
+    return sorted(declared | {f for i in owned for f in _flow_names_of(i)})
+
+
 def _all_inventories(client: PrefectClient) -> list[dict[str, Any]]:
-    # Inventories only, in name order (locks come and go, and offset paging over a changing set can skip
-    # entries; an inventory is created only under the ownership lock and never deleted, so under that lock
-    # the pages are stable)
-    body = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%"}}, "block_types": {"slug": {"any_": ["json"]}},
-            "sort": "NAME_ASC"}
-    return list(client.paged("block_documents/filter", body))
+    return list(client.paged("block_documents/filter", INVENTORIES_QUERY))
 
 
 def _by_source(raws: list[dict[str, Any]]) -> dict[str, Inventory]:
@@ -189,7 +193,7 @@ def _by_source(raws: list[dict[str, Any]]) -> dict[str, Inventory]:
 def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any]]:
     """This source's own inventory, read by its exact name (as well as by the filter of every inventory)."""
     try:
-        return client.get(f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}")
+        return client.get(own_inventory_path(source))
     except NotFound:
         return None
 
@@ -212,18 +216,11 @@ def _flows(client: PrefectClient, names: list[str], ids: list[str]) -> list[dict
     """The flows with these names or ids (one filter)."""
     if not names and not ids:
         return []
-    query: dict[str, Any] = {"operator": "or_"}
-    if ids:
-        query["id"] = {"any_": ids}
-    if names:
-        query["name"] = {"any_": names}
-    return list(client.paged("flows/filter", {"flows": query}))
+    return list(client.paged("flows/filter", flows_query(names, ids)))
 
 
 def _blocks_by_id(client: PrefectClient, ids: list[str]) -> list[BlockDoc]:
-    # with secrets: an anonymous block is matched by its whole content (the data is never printed or saved)
-    body = {"block_documents": {"id": {"any_": ids}, "is_anonymous": None}, "include_secrets": True}
-    return [BlockDoc.from_api(raw) for raw in client.paged("block_documents/filter", body)]
+    return [BlockDoc.from_api(raw) for raw in client.paged("block_documents/filter", blocks_query(ids))]
 
 
 def _named_blocks(client: PrefectClient, wanted: set[tuple[str, str]]) -> list[BlockDoc]:

@@ -23,6 +23,7 @@ from ..prefect.connection import resolve
 from ..prefect.v2 import adapter_for
 from . import claims
 from . import pools as pools_mod
+from . import readahead
 from . import translate
 from . import desired as desired_mod
 from . import diff as diff_mod
@@ -67,15 +68,21 @@ class Prepared:
     bundles: dict[str, Bundle]      # identity → the code bundle to upload
 
 
-def prepare(path: Path, options: Options) -> Prepared:
-    """Load and validate everything on disk (no network)."""
+Found = Callable[[list[Path], config_mod.Config, str], None]
+
+
+def prepare(path: Path, options: Options, on_found: Optional[Found] = None) -> Prepared:
+    """Load and validate everything on disk (no network).  `on_found(files, config, source)` is told the
+    manifest files before they are parsed (make_plan starts its readahead there)."""
     root = Path(path)
     if not root.exists():
         raise ReconcileError(f"{path}: no such file or directory")
     home = root if root.is_dir() else source_home(root)
     loaded_config = config_mod.load(home)
     cfg = loaded_config.config
-    loaded = discover.load_all(root, cfg, strict=False)
+    source = options.source or cfg.source or default_name(home)
+    found = (lambda paths: on_found(paths, cfg, source)) if on_found is not None else None
+    loaded = discover.load_all(root, cfg, strict=False, on_found=found)
     try:
         wanted = desired_mod.resolve(_handed_over(loaded.manifests), config_mod.bundle_directory(home, cfg))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
@@ -85,7 +92,6 @@ def prepare(path: Path, options: Options) -> Prepared:
     if cfg.runtime_root:
         wanted = [replace(d, fields={**d.fields, "path": bundles_mod.runtime_path(d, root, cfg.runtime_root)})
                   if d.storage is None else d for d in wanted]
-    source = options.source or cfg.source or default_name(home)
     notices = tuple(loaded.notices) + tuple(w for d in wanted for w in d.warnings)
     code = {} if options.skip_upload else bundles_mod.collect_all(root, cfg, wanted)
     notices += tuple(f"{b.display}: skipped {s}" for b in {id(b): b for b in code.values()}.values() for s in b.skipped)
@@ -151,7 +157,12 @@ def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planne
     version = client.server_version()     # first: a URL that is no Prefect API is reported as such
     adapter = adapter_for(version, prepared.config.prefect3.work_pools, prepared.config.prefect3.storage_secrets)
     desired, translated = translate.for_server(prepared.desired, adapter)   # 3.x: before any other read
-    live = live_mod.read(client, desired, prepared.source, relevant_only=True, version=version)
+    try:
+        live = live_mod.read(client, desired, prepared.source, relevant_only=True, version=version)
+    finally:   # what was read ahead (readahead) is for this read only: a later plan reads afresh
+        if client.ahead is not None:
+            client.ahead.finish()
+            client.ahead = None
     new_pools = pools_mod.missing(adapter, desired, live)     # 3.x: created by apply, before the deployments
     checks.server_objects_exist(desired, live, creatable=frozenset(name for name, _ in new_pools))
     places = locations_mod.read(client, live, desired, prepared.bundles)
@@ -177,17 +188,38 @@ def _reruns(adapter, plan: Plan) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _client(options: Options, prepared: Prepared, client: Optional[PrefectClient]) -> Iterator[PrefectClient]:
-    if client is not None:      # a long-running trigger keeps one connection across runs
-        yield client
-        return
-    with connect(options, prepared.config.api_url) as opened:
-        yield opened
+def _prepared(path: Path, options: Options, client: Optional[PrefectClient]) -> Iterator[tuple[Prepared, PrefectClient]]:
+    """prepare(path), then a client (`client`, which a long-running trigger keeps across runs, or one opened
+    here).  With a server to talk to, the plan's first reads go out while the manifests load (readahead);
+    `client.ahead` is left set for _plan, which ends it."""
+    with contextlib.ExitStack() as stack:
+        early: list[PrefectClient] = []
+
+        def found(paths: list[Path], cfg: config_mod.Config, source: str) -> None:
+            if not paths:
+                return
+            try:
+                opened = client
+                if opened is None and resolve(options.api_url, cfg.api_url).api_url is not None:
+                    opened = stack.enter_context(connect(options, cfg.api_url))
+            except ReconcileError:
+                return    # said again once the manifests are checked (their errors come first)
+            if opened is not None:
+                early.append(opened)
+                stack.callback(readahead.ReadAhead(opened, source, paths).stop)
+
+        prepared = prepare(path, options, on_found=found)
+        if early:
+            yield prepared, early[0]
+        elif client is not None:
+            yield prepared, client
+        else:
+            with connect(options, prepared.config.api_url) as opened:
+                yield prepared, opened
 
 
 def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Plan:
-    prepared = prepare(path, options)
-    with _client(options, prepared, client) as client:
+    with _prepared(path, options, client) as (prepared, client):
         return _plan(client, prepared, options).plan
 
 
@@ -197,9 +229,8 @@ def needs_apply(plan: Plan) -> bool:
 
 
 def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:
-    prepared = prepare(path, options)
-    max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
-    with _client(options, prepared, client) as client:
+    with _prepared(path, options, client) as (prepared, client):
+        max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
         started = time.monotonic()
         planned = _plan(client, prepared, options)
         _safety(planned.plan, prepared, max_deletes, options)

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import pathspec
 
@@ -93,12 +94,17 @@ def _display(path: Path, root: Path) -> str:
     return display_path(path)
 
 
-def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
-    """Parse every manifest; raise ManifestErrors listing every bad file (or, not strict, return them)."""
+def load_all(root: Path, config: Config, strict: bool = True,
+             on_found: Optional[Callable[[list[Path]], None]] = None) -> Loaded:
+    """Parse every manifest; raise ManifestErrors listing every bad file (or, not strict, return them).
+    `on_found` is told which files they are before any is parsed."""
     manifests: list[Manifest] = []
     notices: list[str] = []
     errors: list[ReconcileError] = []
-    for path in find(root, config):
+    paths = find(root, config)
+    if on_found is not None:
+        on_found(paths)
+    for path in paths:
         display = _display(path, root)
         try:
             raw = files.read(path)
@@ -115,6 +121,28 @@ def load_all(root: Path, config: Config, strict: bool = True) -> Loaded:
     if errors and strict:
         raise ManifestErrors(errors)
     return Loaded(root=root, manifests=manifests, notices=notices, errors=errors)
+
+
+_FLOW_LINE = re.compile(rb"^flow_name[ \t]*:[ \t]*([^\r\n]*)", re.MULTILINE)
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .\-]*")
+
+
+def flow_name_guess(raw: bytes) -> Optional[str]:
+    """The flow name a manifest's text declares, read off its `flow_name:` line without parsing the file: a
+    guess for reading ahead (the parsed manifest decides), None when the line is not a plain one-line value."""
+    found = _FLOW_LINE.findall(raw, 0, 1 << 20)
+    if len(found) != 1:
+        return None
+    text = found[0].decode("utf-8", "replace")
+    text = text.split(" #", 1)[0].rstrip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text and text[0] not in text[1:-1]:
+        return text[1:-1]
+    if _PLAIN.fullmatch(text) and text.lower() not in _NOT_TEXT:
+        return text
+    return None
+
+
+_NOT_TEXT = {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}
 
 
 def _foreign(raw: bytes) -> bool:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator, Optional, TextIO, Union
 import httpx
 
 from ..errors import AlreadyExists, ApiError, NotFound, ReconcileError, Unreachable
+from . import ahead as ahead_mod
 from . import connection
 from .transport import RetryTransport
 
@@ -30,6 +31,7 @@ class PrefectClient:
         self.writes = 0        # requests that change the server (not counting retries)
         # called with (method, path) before each write, may raise: the engine's lock refuses writes once its lease is lost
         self.before_write: Optional[Callable[[str, str], None]] = None
+        self.ahead: Optional[ahead_mod.Ahead] = None   # reads sent ahead of a plan (engine/readahead)
         if transport is None:   # Prefect's TLS settings, as its own client honours them
             transport = httpx.HTTPTransport(verify=connection.tls_verify() if verify is None else verify)
         self.retry = RetryTransport(transport, log=log)
@@ -67,6 +69,12 @@ class PrefectClient:
         return text.replace(self._key, "***") if self._key else text
 
     def get(self, path: str) -> Any:
+        held = self._held("GET", path, None)
+        if isinstance(held, ahead_mod.Answer):
+            try:
+                return held.result()
+            except ahead_mod.Withdrawn:
+                pass
         return self.request("GET", path)
 
     def post(self, path: str, body: Any = None) -> Any:
@@ -79,13 +87,29 @@ class PrefectClient:
         return self.request("DELETE", path)
 
     def paged(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        held = self._held("PAGED", path, body)
+        if isinstance(held, ahead_mod.Pages):
+            try:
+                yield from held
+                return
+            except ahead_mod.Withdrawn:    # only ever before the first page
+                pass
+        for page in self.pages(path, body):
+            yield from page
+
+    def pages(self, path: str, body: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """A paged read's pages, as sent (never an answer read ahead)."""
         offset = 0
         while True:
             page = self.post(path, {**body, "limit": PAGE, "offset": offset})
-            yield from page
+            yield page
             if len(page) < PAGE:
                 return
             offset += PAGE
+
+    def _held(self, method: str, path: str, body: Any) -> Optional[ahead_mod.Held]:
+        ahead = self.ahead
+        return ahead.take(ahead_mod.key(method, path, body)) if ahead is not None else None
 
     def close(self) -> None:
         self.http.close()

@@ -1,0 +1,139 @@
+"""A plan's predictable reads, sent while its manifests load, so the server's work and the plan's own overlap.
+
+A plan reads (engine/live) the server's version, this source's inventory, every inventory, the flows and the
+deployments of the flows its manifests and its inventory name, then the block documents those deployments point
+at.  Only the flow names come from the manifests, and each manifest says its own on one `flow_name:` line,
+which can be read without parsing the file.  So as soon as the files are found, a thread sends those reads, in
+that order, and offers each answer to the client (prefect/ahead): the live read takes the answer of the very
+same request instead of sending it, waiting for it if it is still on its way.  Meanwhile the manifests are
+parsed and validated.
+
+A guess that turns out wrong (a manifest whose flow name is not a plain one-line value, say) costs at most a
+page whose answer nobody takes: the live read sends its own request, and the reader stops.  Only reads go out
+early: the plan still writes nothing before every manifest is valid, and an error the reads met is raised where
+the live read would have met it, after the manifests' own errors.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ..manifests import discover, files
+from ..prefect import ahead as ahead_mod
+from ..prefect.api import PAGE, PrefectClient
+from ..errors import NotFound
+from . import live as live_mod
+from . import queries
+
+
+class ReadAhead:
+    """The reads of one plan, on a thread of their own; `stop()` ends them (and drops what nobody took)."""
+
+    def __init__(self, client: PrefectClient, source: str, manifests: list[Path]) -> None:
+        self.client, self.source, self.manifests = client, source, manifests
+        self.ahead = ahead_mod.Ahead()
+        self._blocks: Optional[ahead_mod.Pages] = None
+        client.ahead = self.ahead
+        self._thread = threading.Thread(target=self._run, name="reconcile-readahead", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Nothing read ahead is handed out after this: a later plan (apply's, under its lock) reads afresh.
+        The thread ends after the request it is sending, if any (not waited for)."""
+        self.ahead.finish()
+        if self.client.ahead is self.ahead:
+            self.client.ahead = None
+
+    # -- the thread ------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._read()
+        except Exception:   # noqa: BLE001 - published to whoever takes that read (raised there), or nobody asked
+            pass
+        finally:
+            self.ahead.withdraw_all()
+
+    def _offer(self, held: Any, method: str, path: str, body: Any = None) -> Any:
+        if not self.ahead.offer(ahead_mod.key(method, path, body), held):
+            raise ahead_mod.Withdrawn()
+        return held
+
+    def _read(self) -> None:
+        client = self.client
+        own_path = queries.own_inventory_path(self.source)
+        inventories_body = queries.INVENTORIES_QUERY
+        # offered before anything is sent, so that the live read never sends one of them itself meanwhile
+        version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
+        own = self._offer(ahead_mod.Answer(), "GET", own_path)
+        inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", inventories_body)
+        declared = self._declared_flows()
+        _send(version, lambda: client.request("GET", "admin/version"))
+        try:
+            own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
+            missing: Optional[NotFound] = None
+        except NotFound as exc:
+            own_raw, missing = None, exc
+        except BaseException as exc:
+            own.publish(error=exc)
+            raise
+        names = live_mod.flow_names_for(declared, live_mod.owned_by(own_raw, self.source)) if declared else []
+        flows = deployments = None
+        if names:   # offered before the inventory's answer is published: the live read asks for them next
+            flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", queries.flows_query(names, []))
+            deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", queries.deployments_query(names))
+        own.publish(own_raw, missing)
+        self._stream(inventories, "block_documents/filter", inventories_body)
+        if flows is None or deployments is None:
+            return
+        self._stream(flows, "flows/filter", queries.flows_query(names, []))
+        self._stream(deployments, "deployments/filter", queries.deployments_query(names), last=self._offer_blocks)
+        if self._blocks is not None:
+            self._stream(self._blocks, "block_documents/filter", self._blocks_body)
+
+    def _offer_blocks(self, deployments: list[dict[str, Any]]) -> None:
+        """Before the last page of deployments is published: offer the read of the blocks they point at."""
+        ids = queries.block_ids(deployments)
+        if ids:
+            self._blocks_body = queries.blocks_query(ids)
+            self._blocks = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", self._blocks_body)
+
+    def _stream(self, pages: ahead_mod.Pages, path: str, body: dict[str, Any],
+                last: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> None:
+        """Send a paged read, publishing each page as it comes.  `last(items)` runs before the last page is
+        published.  Stops (withdrawn) once nobody will take it; a stream once taken is always ended."""
+        items: list[dict[str, Any]] = []
+        try:
+            for page in self.client.pages(path, body):
+                items.extend(page)
+                if len(page) < PAGE and last is not None:
+                    last(items)
+                pages.put(page)
+                if len(page) == PAGE and not self.ahead.wanted("PAGED", path, pages):
+                    raise ahead_mod.Withdrawn()
+        except BaseException as exc:
+            pages.end(exc)
+            raise
+        pages.end()
+
+    def _declared_flows(self) -> set[str]:
+        """The flow names the manifests' `flow_name:` lines say; empty when one cannot be read that way."""
+        names: set[str] = set()
+        for path in self.manifests:
+            try:
+                name = discover.flow_name_guess(files.read(path))
+            except files.Unreadable:
+                return set()
+            if name is None or self.ahead.finished:
+                return set()
+            names.add(name)
+        return names
+
+
+def _send(answer: ahead_mod.Answer, request: Callable[[], Any]) -> None:
+    try:
+        value = request()
+    except BaseException as exc:
+        answer.publish(error=exc)
+        raise
+    answer.publish(value)

@@ -52,8 +52,9 @@ import prefect_server  # noqa: E402  (tests/prefect_server.py)
 
 
 # What the user's own home holds for reconcile and Prefect: the demo's storage and embedded
-# server (~/.reconcile), Prefect's profiles and database (~/.prefect). No test may write there.
-_GUARDED = (".reconcile", ".prefect")
+# server (~/.reconcile), the parsed manifests (~/.cache/reconcile), Prefect's profiles and
+# database (~/.prefect). No test may write there.
+_GUARDED = (".reconcile", ".prefect", ".cache/reconcile")
 _real_home: Path | None = None
 _home_before: dict[str, tuple[int, int]] = {}
 
@@ -79,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     A test that expands ``~`` (a demo block's basepath, the embedded server's home, a Prefect
     profile) then writes there and not into the user's home; ``pytest_sessionfinish`` checks
-    that the real home's ``.reconcile`` and ``.prefect`` were left exactly as they were."""
+    that the real home's ``.reconcile``, ``.prefect`` and ``.cache/reconcile`` were left exactly as they were."""
     global _real_home, _home_before
     if os.environ.get("RECONCILE_TEST_REAL_HOME"):      # a nested pytest inherits the guard
         return
@@ -90,6 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HOME"] = str(fake)
     os.environ.pop("PREFECT_HOME", None)
     os.environ.pop("PREFECT_PROFILES_PATH", None)
+    os.environ.pop("XDG_CACHE_HOME", None)       # the parse cache (manifests/parsecache) goes under HOME too
+    os.environ.pop("RECONCILE_CACHE_DIR", None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -82,6 +82,7 @@ def resolve(manifests: Iterable[Manifest], bundle_root: Optional[Path] = None) -
     errors: list[ReconcileError] = []
     out: list[Desired] = []
     seen: dict[str, str] = {}    # identity → where it was first declared (file:line)
+    looked: dict = {}            # code roots found (coderoot.locate): once per folder and entrypoint file
     for manifest in manifests:
         first = seen.get(manifest.identity)
         if first is not None:
@@ -91,7 +92,7 @@ def resolve(manifests: Iterable[Manifest], bundle_root: Optional[Path] = None) -
             continue
         seen[manifest.identity] = f"{manifest.display}:{manifest.line_of('name')}"
         try:
-            out.append(_one(manifest, bundle_root))
+            out.append(_one(manifest, bundle_root, looked))
         except ManifestError as exc:
             errors.append(exc)
     if errors:
@@ -99,7 +100,7 @@ def resolve(manifests: Iterable[Manifest], bundle_root: Optional[Path] = None) -
     return out
 
 
-def _one(m: Manifest, bundle_root: Optional[Path] = None) -> Desired:
+def _one(m: Manifest, bundle_root: Optional[Path] = None, looked: Optional[dict] = None) -> Desired:
     spec = m.spec
     for path, why in names.problems(spec):   # Prefect's name rules, and no text that would garble a plan
         raise m.error(path, why)
@@ -137,7 +138,7 @@ def _one(m: Manifest, bundle_root: Optional[Path] = None) -> Desired:
     for alias, key in (("schedule", "schedules"), ("job_variables", "infra_overrides")):
         if (alias,) in m.located.positions and key not in lines:
             lines[key] = m.line_of(alias)
-    code = coderoot.locate(m, bundle_root)
+    code = coderoot.locate(m, bundle_root, looked)
     return Desired(
         identity=m.identity, flow_name=spec.flow_name, name=spec.name, manifest=m.display,
         fields=fields, infrastructure=infrastructure, storage=storage, lines=lines,

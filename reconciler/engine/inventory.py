@@ -10,8 +10,7 @@ from typing import Iterable, Optional
 
 from ..errors import AlreadyExists, NotFound
 from ..prefect.api import PrefectClient
-from .live import Inventory
-from .queries import INVENTORY_PREFIX
+from .reads import INVENTORY_PREFIX, Inventory
 from .source import doc_slug
 
 

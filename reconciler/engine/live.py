@@ -19,8 +19,8 @@ from ..manifests.blocks import BlockRef, content_hash
 from ..prefect.api import PrefectClient
 from . import claims as claims_mod
 from .desired import Desired
-from .queries import (INVENTORIES_QUERY, block_ids, blocks_query, deployments_query, flows_query,
-                      own_inventory_path)
+from .reads import (INVENTORIES_QUERY, Inventory, block_ids, blocks_query, deployments_query, flow_names_for,
+                    flows_query, own_inventory_path, owned_by, parse_inventory)
 
 LOCK_PREFIX = "reconcile-lock-"
 
@@ -47,16 +47,6 @@ class BlockDoc:
         return cls(id=raw["id"], slug=slug, name=raw.get("name"), anonymous=bool(raw.get("is_anonymous")),
                    data=raw.get("data") or {}, block_type_id=raw.get("block_type_id", ""),
                    block_schema_id=raw.get("block_schema_id", ""))
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """The identities one source manages, stored as a JSON block document."""
-
-    source: str
-    deployments: frozenset[str]
-    doc_id: Optional[str] = None
-    doc_name: Optional[str] = None
 
 
 @dataclass
@@ -166,17 +156,6 @@ def read_inventories(client: PrefectClient, source: Optional[str] = None) -> dic
     return _by_source(raws + ([own] if own is not None else []))
 
 
-def owned_by(own_raw: Optional[dict[str, Any]], source: Optional[str]) -> frozenset[str]:
-    """The identities this source's inventory (as read) lists."""
-    own = _inventory(own_raw) if own_raw is not None else None
-    return own.deployments if own is not None and own.source == source else frozenset()
-
-
-def flow_names_for(declared: set[str], owned: frozenset[str]) -> list[str]:
-    """The flows whose deployments a plan reads: those the manifests declare and those its inventory names."""
-    return sorted(declared | {f for i in owned for f in _flow_names_of(i)})
-
-
 def _all_inventories(client: PrefectClient) -> list[dict[str, Any]]:
     return list(client.paged("block_documents/filter", INVENTORIES_QUERY))
 
@@ -184,7 +163,7 @@ def _all_inventories(client: PrefectClient) -> list[dict[str, Any]]:
 def _by_source(raws: list[dict[str, Any]]) -> dict[str, Inventory]:
     inventories: dict[str, Inventory] = {}
     for raw in raws:
-        inventory = _inventory(raw)
+        inventory = parse_inventory(raw)
         if inventory is not None:
             inventories[inventory.source] = inventory
     return inventories
@@ -196,20 +175,6 @@ def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any
         return client.get(own_inventory_path(source))
     except NotFound:
         return None
-
-
-def _inventory(raw: dict[str, Any]) -> Optional[Inventory]:
-    value = (raw.get("data") or {}).get("value") or {}
-    if isinstance(value, dict) and isinstance(value.get("source"), str):
-        return Inventory(source=value["source"], deployments=frozenset(value.get("deployments") or ()),
-                         doc_id=raw["id"], doc_name=raw["name"])
-    return None
-
-
-def _flow_names_of(identity: str) -> list[str]:
-    """The flow names an identity `flow/deployment` can have (Prefect bans `/` in names; every split, in case)."""
-    parts = identity.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _flows(client: PrefectClient, names: list[str], ids: list[str]) -> list[dict[str, Any]]:

@@ -23,8 +23,7 @@ from ..manifests import discover, files
 from ..prefect import ahead as ahead_mod
 from ..prefect.api import PAGE, PrefectClient
 from ..errors import NotFound
-from . import live as live_mod
-from . import queries
+from . import reads
 
 
 class ReadAhead:
@@ -61,8 +60,8 @@ class ReadAhead:
 
     def _read(self) -> None:
         client = self.client
-        own_path = queries.own_inventory_path(self.source)
-        inventories_body = queries.INVENTORIES_QUERY
+        own_path = reads.own_inventory_path(self.source)
+        inventories_body = reads.INVENTORIES_QUERY
         # offered before anything is sent, so that the live read never sends one of them itself meanwhile
         version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
         own = self._offer(ahead_mod.Answer(), "GET", own_path)
@@ -77,25 +76,25 @@ class ReadAhead:
         except BaseException as exc:
             own.publish(error=exc)
             raise
-        names = live_mod.flow_names_for(declared, live_mod.owned_by(own_raw, self.source)) if declared else []
+        names = reads.flow_names_for(declared, reads.owned_by(own_raw, self.source)) if declared else []
         flows = deployments = None
         if names:   # offered before the inventory's answer is published: the live read asks for them next
-            flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", queries.flows_query(names, []))
-            deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", queries.deployments_query(names))
+            flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
+            deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(names))
         own.publish(own_raw, missing)
         self._stream(inventories, "block_documents/filter", inventories_body)
         if flows is None or deployments is None:
             return
-        self._stream(flows, "flows/filter", queries.flows_query(names, []))
-        self._stream(deployments, "deployments/filter", queries.deployments_query(names), last=self._offer_blocks)
+        self._stream(flows, "flows/filter", reads.flows_query(names, []))
+        self._stream(deployments, "deployments/filter", reads.deployments_query(names), last=self._offer_blocks)
         if self._blocks is not None:
             self._stream(self._blocks, "block_documents/filter", self._blocks_body)
 
     def _offer_blocks(self, deployments: list[dict[str, Any]]) -> None:
         """Before the last page of deployments is published: offer the read of the blocks they point at."""
-        ids = queries.block_ids(deployments)
+        ids = reads.block_ids(deployments)
         if ids:
-            self._blocks_body = queries.blocks_query(ids)
+            self._blocks_body = reads.blocks_query(ids)
             self._blocks = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", self._blocks_body)
 
     def _stream(self, pages: ahead_mod.Pages, path: str, body: dict[str, Any],

@@ -9,33 +9,22 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TextIO
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, TextIO
 
-from ..bundles import collect as bundles_mod
-from ..bundles import locations as locations_mod
-from ..bundles.bundle import Bundle
-from ..bundles.storage import Target
 from ..errors import ManifestErrors, ReconcileError
 from ..manifests import config as config_mod
 from ..manifests import discover
 from ..prefect.api import PrefectClient
 from ..prefect.connection import resolve
-from ..prefect.v2 import adapter_for
-from . import claims
-from . import pools as pools_mod
 from . import readahead
-from . import translate
-from . import desired as desired_mod
-from . import diff as diff_mod
-from . import guards as checks
-from . import live as live_mod
-from .applier import Applier, Listener
-from .codeplan import with_uploads
-from .desired import Desired
-from .lock import Lock
-from .plans import Conflict, Plan
-from .report import FAILED, SKIPPED, Report, Result
 from .source import default_name
+
+if TYPE_CHECKING:   # the rest of the engine is imported once the manifests are found (readahead starts first)
+    from ..bundles.bundle import Bundle
+    from .applier import Listener
+    from .desired import Desired
+    from .plans import Plan
+    from .report import Report
 
 
 @dataclass
@@ -83,6 +72,8 @@ def prepare(path: Path, options: Options, on_found: Optional[Found] = None) -> P
     source = options.source or cfg.source or default_name(home)
     found = (lambda paths: on_found(paths, cfg, source)) if on_found is not None else None
     loaded = discover.load_all(root, cfg, strict=False, on_found=found)
+    from ..bundles import collect as bundles_mod
+    from . import desired as desired_mod
     try:
         wanted = desired_mod.resolve(_handed_over(loaded.manifests), config_mod.bundle_directory(home, cfg))
     except ManifestErrors as exc:  # report the files that failed to load and those that failed to resolve
@@ -144,49 +135,6 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
         yield client
 
 
-@dataclass
-class Planned:
-    plan: Plan
-    live: live_mod.Live
-    targets: dict[str, Target]        # storage location url → where to upload
-    bundles: dict[str, Bundle]        # bundle directory → Bundle
-
-
-def _plan(client: PrefectClient, prepared: Prepared, options: Options) -> Planned:
-    prune = options.prune and prepared.root.is_dir()    # one manifest on its own never deletes its source's others
-    version = client.server_version()     # first: a URL that is no Prefect API is reported as such
-    adapter = adapter_for(version, prepared.config.prefect3.work_pools, prepared.config.prefect3.storage_secrets)
-    desired, translated = translate.for_server(prepared.desired, adapter)   # 3.x: before any other read
-    try:
-        live = live_mod.read(client, desired, prepared.source, relevant_only=True, version=version)
-    finally:   # what was read ahead (readahead) is for this read only: a later plan reads afresh
-        if client.ahead is not None:
-            client.ahead.finish()
-            client.ahead = None
-    new_pools = pools_mod.missing(adapter, desired, live)     # 3.x: created by apply, before the deployments
-    checks.server_objects_exist(desired, live, creatable=frozenset(name for name, _ in new_pools))
-    places = locations_mod.read(client, live, desired, prepared.bundles)
-    plan = diff_mod.diff(desired, live, prepared.source,
-                         lambda dep: adapter.live_fields(dep, live.block_key), prepared.config.ignored, prune)
-    plan = with_uploads(plan, places.found)
-    plan = replace(plan, embedded=client.embedded, work_pools=new_pools,
-                   notices=prepared.notices + translated + tuple(places.notices) + plan.notices + _reruns(adapter, plan),
-                   leave_conflicts=options.allow_conflicts or prepared.config.allow_conflicts)
-    return Planned(plan, live, places.targets, {str(b.root): b for b in prepared.bundles.values()})
-
-
-def _reruns(adapter, plan: Plan) -> tuple[str, ...]:
-    """On 3.x any PATCH of a deployment deletes its future auto-scheduled runs: say so for each scheduled
-    deployment an update writes (apply makes them again at once, as on 2.20: applier)."""
-    if adapter.major < 3:
-        return ()
-    return tuple(f"{a.identity}: Prefect {adapter.major} re-creates its future scheduled runs on this update "
-                 "(apply schedules them again at once; they get new ids)"
-                 for a in plan.actions if (a.action == "update" or (a.action == "adopt" and a.changes))
-                 and a.desired is not None
-                 and adapter.schedules_runs(a.desired.fields))
-
-
 @contextlib.contextmanager
 def _prepared(path: Path, options: Options, client: Optional[PrefectClient]) -> Iterator[tuple[Prepared, PrefectClient]]:
     """prepare(path), then a client (`client`, which a long-running trigger keeps across runs, or one opened
@@ -220,7 +168,8 @@ def _prepared(path: Path, options: Options, client: Optional[PrefectClient]) -> 
 
 def make_plan(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Plan:
     with _prepared(path, options, client) as (prepared, client):
-        return _plan(client, prepared, options).plan
+        from . import planning
+        return planning.plan(client, prepared, options).plan
 
 
 def needs_apply(plan: Plan) -> bool:
@@ -230,59 +179,27 @@ def needs_apply(plan: Plan) -> bool:
 
 def apply_path(path: Path, options: Options, client: Optional[PrefectClient] = None) -> Report:
     with _prepared(path, options, client) as (prepared, client):
+        from . import planning
+        from .lock import Lock
+        from .report import Report
         max_deletes = options.max_deletes if options.max_deletes is not None else prepared.config.max_deletes
         started = time.monotonic()
-        planned = _plan(client, prepared, options)
+        planned = planning.plan(client, prepared, options)
         _safety(planned.plan, prepared, max_deletes, options)
         if not needs_apply(planned.plan):
             return Report(planned.plan, seconds=time.monotonic() - started)  # converged: not a single write
         with Lock(client, prepared.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            planned = _plan(client, prepared, options)  # again, under the lock: the server may have moved
+            planned = planning.plan(client, prepared, options)  # again, under the lock: the server may have moved
             _safety(planned.plan, prepared, max_deletes, options)
-            report = _execute(client, planned, options)
+            report = planning.execute(client, planned, options)
         report.seconds = time.monotonic() - started
         return report
 
 
 def _safety(plan: Plan, prepared: Prepared, max_deletes: int, options: Options) -> None:
+    from . import guards as checks
     checks.conflicts(plan)
     checks.empty_desired(plan, len(prepared.desired), options.allow_empty)
     checks.delete_limit(plan, max_deletes, options.allow_deletes)
 
 
-def _execute(client: PrefectClient, planned: Planned, options: Options) -> Report:
-    live, plan = planned.live, planned.plan
-    checks.conflicts(plan)
-    # ownership of new deployments is recorded first, under the ownership lock, by widening the inventory: a
-    # deployment another source recorded since the plan was made is not written
-    lost: dict[str, str] = {}
-    if plan.unclaimed:
-        lost, live.inventories[plan.source] = claims.take(
-            client, plan.source, plan.unclaimed, plan.inventory_before | plan.inventory_after, live.claims,
-            ttl=options.lock_ttl, timeout=options.lock_timeout + 2 * options.lock_ttl, say=options.say)
-    plan = without(plan, lost)
-    applier = Applier(client, live, adapter_for(live.server_version), parallelism=options.parallelism,
-                      on_result=options.on_result, targets=planned.targets, bundles=planned.bundles,
-                      on_bytes=options.on_bytes)
-    options.on_start(plan)
-    report = applier.run(plan)
-    for identity, owner in sorted(lost.items()):
-        result = Result(identity, "conflict", SKIPPED if plan.leave_conflicts else FAILED,
-                        f"source {owner!r} took ownership first; not written")
-        report.results.insert(0, result)
-        options.on_result(result)
-    report.notices.extend(plan.notices)
-    return report
-
-
-def without(plan: Plan, lost: dict[str, str]) -> Plan:
-    """The plan less the deployments another source won: each becomes a conflict, and its code is not uploaded."""
-    if not lost:
-        return plan
-    by_identity = {a.identity: a for a in plan.actions}
-    conflicts = tuple(Conflict(i, by_identity[i].manifest if i in by_identity else None, owner)
-                      for i, owner in sorted(lost.items()))
-    uploads = tuple(replace(u, deployments=tuple(d for d in u.deployments if d not in lost)) for u in plan.uploads)
-    return replace(plan, actions=tuple(a for a in plan.actions if a.identity not in lost),
-                   conflicts=plan.conflicts + conflicts, uploads=tuple(u for u in uploads if u.deployments),
-                   inventory_after=plan.inventory_after - set(lost), unclaimed=plan.unclaimed - set(lost))

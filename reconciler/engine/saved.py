@@ -23,7 +23,8 @@ from .lock import Lock
 from .desired import Desired
 from .plans import Action, Plan
 from .report import Report
-from .run import Options, Planned, _execute, connect, needs_apply
+from .planning import Planned, execute
+from .run import Options, connect, needs_apply
 
 
 def apply_saved(plan_file: Path, options: Options) -> Report:
@@ -53,7 +54,7 @@ def apply_plan(saved: Plan, options: Options, origin: str) -> Report:
         # refuse a stale plan before taking the lock (a write), then check again under it
         _current(client, saved, origin)
         with Lock(client, saved.source, ttl=options.lock_ttl, timeout=options.lock_timeout, say=options.say):
-            report = _execute(client, _current(client, saved, origin), options)
+            report = execute(client, _current(client, saved, origin), options)
         report.seconds = time.monotonic() - started
         return report
 

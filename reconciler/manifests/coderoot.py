@@ -39,7 +39,7 @@ def entrypoint_file(entrypoint: Optional[str]) -> Optional[str]:
     return file or None
 
 
-def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
+def locate(manifest: Manifest, override: Optional[Path] = None, seen: Optional[dict] = None) -> CodeRoot:
     """The manifest's code root: `override` (reconcile.yaml's `bundle_root`) when given, else the nearest
     directory from the manifest's up to the repository root holding the entrypoint's file.
 
@@ -48,24 +48,38 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
     (`..`, an absolute path, a symlink out of it), the directory is the manifest's own too and `problem` is
     the one-line error: whoever needs the code (an upload, `check`) reports it; a deployment whose code lives
     elsewhere (`storage: null`, a git repository block) does not care.
+
+    `seen`: a dict the caller keeps for one pass over many manifests, so that the manifests of one folder
+    naming one entrypoint file look for it once.
     """
-    own = manifest.path.parent.resolve()
-    repo = repository_root(own)
+    file = entrypoint_file(manifest.spec.entrypoint)
+    key = (manifest.path.parent, file, override)
+    found = seen.get(key) if seen is not None else None
+    if found is None:
+        found = _search(manifest.path.parent, file, override)
+        if seen is not None:
+            seen[key] = found
+    directory, flow_file, why = found
+    if why is not None:
+        return _missing(manifest, directory, why)
+    return CodeRoot(directory, flow_file)
+
+
+def _search(folder: Path, file: Optional[str], override: Optional[Path]) -> tuple[Path, Optional[Path], Optional[str]]:
+    """(the code root, the entrypoint's file in it or None, why it is missing or None)."""
+    own = folder.resolve()
     base = override.resolve() if override is not None else own
-    entrypoint = manifest.spec.entrypoint
-    file = entrypoint_file(entrypoint)
     if file is None:   # a Prefect 2.0 manifest (manifest_path, no entrypoint) or a module path: nothing to find
-        return CodeRoot(base, None)
+        return base, None, None
     if posixpath.isabs(file) or (len(file) > 1 and file[1] == ":"):
-        return _missing(manifest, base, (
-            "it is an absolute path; Prefect resolves it relative to the code it downloads "
-            "(build from the directory to upload, with a relative path)"))
+        return base, None, ("it is an absolute path; Prefect resolves it relative to the code it downloads "
+                            "(build from the directory to upload, with a relative path)")
+    repo = repository_root(own)
     for directory in [base] if override is not None else _upwards(own, repo):
         try:
             candidate = Path(confine(directory, file))
         except Escapes:
-            return _missing(manifest, base, "it climbs out of the directory it is relative to "
-                                            "('..'); the code uploaded must hold it")
+            return base, None, "it climbs out of the directory it is relative to ('..'); the code uploaded must hold it"
         try:
             if not candidate.is_file():
                 continue
@@ -74,13 +88,13 @@ def locate(manifest: Manifest, override: Optional[Path] = None) -> CodeRoot:
         try:
             confine(repo, candidate, follow_links=True)
         except Escapes as exc:
-            return _missing(manifest, base, f"it leaves the repository {repo}: {exc.how} "
-                                            f"{exc.resolved} (the flow file must be inside the repository)")
-        return CodeRoot(directory, candidate)
+            return base, None, (f"it leaves the repository {repo}: {exc.how} {exc.resolved} "
+                                "(the flow file must be inside the repository)")
+        return directory, candidate, None
     where = f"in {_shown(base)} (bundle_root)" if override is not None else (
         f"in {_shown(own)} or a directory above it up to the repository root {_shown(repo)}")
-    return _missing(manifest, base, f"there is no file {file} {where}; the code uploaded must hold the "
-                                    "entrypoint, relative to the directory `prefect deployment build` ran in")
+    return base, None, (f"there is no file {file} {where}; the code uploaded must hold the "
+                        "entrypoint, relative to the directory `prefect deployment build` ran in")
 
 
 def _upwards(start: Path, top: Path) -> list[Path]:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import ManifestError
 from . import files, ignore, yamlpos
 from .confine import Escapes, confine
-from .manifest import _first_error
 
 FILENAME = "reconcile.yaml"
 
@@ -112,6 +111,7 @@ def load(root: Path) -> LoadedConfig:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
+        from .manifest import _first_error   # only for an error: manifest loads pydantic models and jsonschema
         raise _first_error(exc, located, unknown=f"unknown key (not a {FILENAME} setting)") from None
     for index, pattern in enumerate(config.exclude):
         found = ignore.problem(pattern)

@@ -10,15 +10,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import pathspec
 
 from ..errors import ManifestError, ManifestErrors, ReconcileError
-from . import files, ignore
+from . import files, ignore, parsecache
 from .config import FILENAME as CONFIG_FILENAME
 from .config import Config, display_path
-from .manifest import Manifest, parse
 
 DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
 # Any other *.yaml / *.yml is a manifest when its first few KB say so (`prefect deployment build -o` takes
@@ -27,6 +26,9 @@ SNIFF_BYTES = 8192
 _HEADER = re.compile(rb"^### A complete description of a Prefect Deployment for flow", re.MULTILINE)
 _MARKER = re.compile(rb"^###\s*DO NOT EDIT BELOW THIS LINE\s*$", re.MULTILINE)
 _FLOW_NAME = re.compile(rb"^flow_name\s*:", re.MULTILINE)
+if TYPE_CHECKING:
+    from .manifest import Manifest
+
 SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
 
 
@@ -104,6 +106,7 @@ def load_all(root: Path, config: Config, strict: bool = True,
     paths = find(root, config)
     if on_found is not None:
         on_found(paths)
+    from .manifest import parse   # here: its models and jsonschema load while what on_found started runs
     for path in paths:
         display = _display(path, root)
         try:
@@ -118,6 +121,7 @@ def load_all(root: Path, config: Config, strict: bool = True,
             manifests.append(parse(raw, path, display))
         except ManifestError as exc:
             errors.append(exc)
+    parsecache.flush()   # what the files built, kept for the next load of the same texts
     if errors and strict:
         raise ManifestErrors(errors)
     return Loaded(root=root, manifests=manifests, notices=notices, errors=errors)

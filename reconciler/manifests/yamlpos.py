@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional
 import yaml
 
 from ..errors import ManifestError
+from . import parsecache
 from .yamlvalues import COLS, MAX_DEPTH, Builder, Path, dotted, node_position, oneline
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
@@ -105,15 +106,23 @@ class Located:
 
 def load(text: str | bytes, file: str) -> Located:
     """Parse one YAML document; raise ManifestError with the position on any problem."""
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    size = len(raw)
     if size > MAX_BYTES:
         raise ManifestError(file, 1, 1, None, f"the file is {size} bytes, over the {MAX_BYTES} bytes "
                             "(1 MiB) a manifest may have; refusing to load it")
-    loader, root = _compose(text, file)
-    if root is None:
-        return Located(file, None, {})
-    top: dict[str, int] = {}
-    data = Builder(file, loader, top).build(root, (), 0, True)
+    kind = b"s" if isinstance(text, str) else b"b"   # a str is read as it is, bytes have their encoding detected
+    cached = parsecache.get(kind + raw)
+    if cached is not None:
+        data, root_at, top = cached
+    else:
+        loader, root = _compose(text, file)
+        if root is None:
+            return Located(file, None, {})
+        top = {}
+        data = Builder(file, loader, top).build(root, (), 0, True)
+        root_at = node_position(root)
+        parsecache.put(kind + raw, data, root_at, top)
 
     def find_all() -> dict[Path, tuple[int, int]]:   # the same text, built again noting every path
         again, node = _compose(text, file)
@@ -121,7 +130,7 @@ def load(text: str | bytes, file: str) -> Located:
         Builder(file, again, every, deep=True).build(node, (), 0, True)
         return every
 
-    return Located(file, data, Positions(node_position(root), top, find_all))
+    return Located(file, data, Positions(root_at, top, find_all))
 
 
 def _compose(text: str | bytes, file: str) -> tuple[Any, Optional[yaml.Node]]:

@@ -12,5 +12,6 @@ from . import triggers  # noqa: F401 - hook, watch
 from . import serve  # noqa: F401 - serve
 from . import server  # noqa: F401 - server start, status, stop
 from .app import main
+from .exit import run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

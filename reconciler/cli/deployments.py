@@ -62,8 +62,7 @@ def plan_cmd(
     allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Show what apply would change (Terraform-style). Alias: reconcile --dry-run."""
-    from ..engine import guards
-    from ..engine import run as engine
+    from ..engine import run as engine   # the rest of the engine loads while the plan's first reads run
     from ..errors import ReconcileError
     plan = engine.make_plan(path, _options(api_url=api_url, source=source, verbose=verbose, skip_upload=skip_upload,
                                            allow_conflicts=allow_conflicts))
@@ -74,6 +73,7 @@ def plan_cmd(
         _say(f"plan saved to {out}; apply it with: reconcile apply {out}")
     _print_plan(plan, fmt)
     if plan.conflicts and not plan.leave_conflicts:
+        from ..engine import guards
         raise ReconcileError(guards.conflict_message(plan))
     if detailed_exitcode and engine.needs_apply(plan):
         raise typer.Exit(2)
@@ -97,9 +97,7 @@ def apply_cmd(
     allow_conflicts: ConflictsOpt = False,
 ) -> None:
     """Make the server match the manifests (or apply a saved plan exactly). Does not prompt."""
-    from ..engine import run as engine
-    from ..engine import saved
-    from ..render import jsonout, text
+    from ..engine import run as engine   # the rest of the engine loads while the plan's first reads run
     from .progress import progress
     if dry_run:
         plan_cmd(path, fmt, detailed_exitcode, None, source, api_url, verbose, skip_upload, allow_conflicts)
@@ -109,9 +107,11 @@ def apply_cmd(
                        skip_upload=skip_upload, allow_conflicts=allow_conflicts)
     with progress(options, enabled=fmt is Format.text) as options:
         if path.is_file() and path.suffix == ".json":
+            from ..engine import saved
             report = saved.apply_saved(path, options)
         else:
             report = engine.apply_path(path, options)
+    from ..render import jsonout, text
     if fmt is Format.json:
         jsonout.write(report.to_json(), sys.stdout)
     else:

@@ -16,6 +16,7 @@ the live read would have met it, after the manifests' own errors.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -67,28 +68,31 @@ class ReadAhead:
         own = self._offer(ahead_mod.Answer(), "GET", own_path)
         inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", inventories_body)
         declared = self._declared_flows()
-        _send(version, lambda: client.request("GET", "admin/version"))
-        try:
-            own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
-            missing: Optional[NotFound] = None
-        except NotFound as exc:
-            own_raw, missing = None, exc
-        except BaseException as exc:
-            own.publish(error=exc)
-            raise
-        names = reads.flow_names_for(declared, reads.owned_by(own_raw, self.source)) if declared else []
-        flows = deployments = None
-        if names:   # offered before the inventory's answer is published: the live read asks for them next
+        # the deployments' pages, the longest read, go out from this thread as soon as the inventory says which
+        # flows to read; the short reads go out beside them
+        with ThreadPoolExecutor(2, thread_name_prefix="reconcile-readahead") as beside:
+            beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
+            beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
+            try:
+                own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
+                missing: Optional[NotFound] = None
+            except NotFound as exc:
+                own_raw, missing = None, exc
+            except BaseException as exc:
+                own.publish(error=exc)
+                raise
+            names = reads.flow_names_for(declared, reads.owned_by(own_raw, self.source)) if declared else []
+            if not names:
+                own.publish(own_raw, missing)
+                return
+            # offered before the inventory's answer is published: the live read asks for them next
             flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
             deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(names))
-        own.publish(own_raw, missing)
-        self._stream(inventories, "block_documents/filter", inventories_body)
-        if flows is None or deployments is None:
-            return
-        self._stream(flows, "flows/filter", reads.flows_query(names, []))
-        self._stream(deployments, "deployments/filter", reads.deployments_query(names), last=self._offer_blocks)
-        if self._blocks is not None:
-            self._stream(self._blocks, "block_documents/filter", self._blocks_body)
+            own.publish(own_raw, missing)
+            beside.submit(self._stream, flows, "flows/filter", reads.flows_query(names, []))
+            self._stream(deployments, "deployments/filter", reads.deployments_query(names), last=self._offer_blocks)
+            if self._blocks is not None:
+                self._stream(self._blocks, "block_documents/filter", self._blocks_body)
 
     def _offer_blocks(self, deployments: list[dict[str, Any]]) -> None:
         """Before the last page of deployments is published: offer the read of the blocks they point at."""

@@ -33,7 +33,9 @@ class PrefectClient:
         self.before_write: Optional[Callable[[str, str], None]] = None
         self.ahead: Optional[ahead_mod.Ahead] = None   # reads sent ahead of a plan (engine/readahead)
         if transport is None:   # Prefect's TLS settings, as its own client honours them
-            transport = httpx.HTTPTransport(verify=connection.tls_verify() if verify is None else verify)
+            if verify is None:  # plain HTTP checks no certificate (redirects are not followed): no CA bundle to load
+                verify = False if self.api_url.lower().startswith("http://") else connection.tls_verify()
+            transport = httpx.HTTPTransport(verify=verify)
         self.retry = RetryTransport(transport, log=log)
         headers = {"user-agent": "reconcile"}
         self._key = _header_safe(api_key.strip()) if api_key and api_key.strip() else None

@@ -112,3 +112,11 @@ def test_a_skip_verify_that_is_no_boolean_is_one_line(monkeypatch):
     with pytest.raises(ReconcileError, match=r"^PREFECT_API_TLS_INSECURE_SKIP_VERIFY='maybe' \(from the environment\): "
                                              "expected true or false$"):
         tls_verify()
+
+
+def test_plain_http_loads_no_certificates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An http:// API is never asked for a certificate: its settings are not even read (no CA bundle loaded)."""
+    monkeypatch.setenv("PREFECT_API_TLS_INSECURE_SKIP_VERIFY", "maybe")
+    PrefectClient("http://prefect.test/api").close()
+    with pytest.raises(ReconcileError, match="expected true or false"):
+        PrefectClient("https://prefect.test/api")

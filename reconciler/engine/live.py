@@ -20,7 +20,7 @@ from ..prefect.api import PrefectClient
 from . import claims as claims_mod
 from .desired import Desired
 from .reads import (INVENTORIES_QUERY, Inventory, block_ids, blocks_query, deployments_query, flow_names_for,
-                    flows_query, own_inventory_path, owned_by, parse_inventory)
+                    flows_query, own_inventory_path, owned_by, owned_only, parse_inventory)
 
 LOCK_PREFIX = "reconcile-lock-"
 
@@ -93,6 +93,10 @@ def read(client: PrefectClient, desired: Iterable[Desired], source: Optional[str
 
 def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], relevant_only: bool,
           pool: ThreadPoolExecutor, known_version: Optional[str] = None) -> Live:
+    declared = sorted({d.flow_name for d in desired})
+    # the deployments of the declared flows go out first, beside the inventory (which may name more flows:
+    # those of deployments this source owns that no manifest declares any more)
+    declared_f = pool.submit(_deployments, client, declared) if relevant_only and declared else None
     version_f = pool.submit(lambda: known_version or client.server_version())
     own_f = pool.submit(_own_inventory, client, source) if source is not None else None
     inventories_f = pool.submit(_all_inventories, client)
@@ -105,15 +109,15 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     version = version_f.result()   # first: a URL that is no Prefect API is reported as such
     own_raw = own_f.result() if own_f is not None else None
     owned = owned_by(own_raw, source)
-    flow_names = flow_names_for({d.flow_name for d in desired}, owned)
+    flow_names = flow_names_for(set(declared), owned)
     # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
     flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
     if not relevant_only:
         raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
-    elif flow_names:
-        raw_deployments = list(client.paged("deployments/filter", deployments_query(flow_names)))
     else:
-        raw_deployments = []
+        others = owned_only(declared, flow_names)
+        raw_deployments = (declared_f.result() if declared_f is not None else []) + (
+            _deployments(client, others) if others else [])
     blocks: dict[str, BlockDoc] = {}
     ids = block_ids(raw_deployments)
     blocks_f = pool.submit(_blocks_by_id, client, ids) if ids else None
@@ -175,6 +179,10 @@ def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any
         return client.get(own_inventory_path(source))
     except NotFound:
         return None
+
+
+def _deployments(client: PrefectClient, flow_names: list[str]) -> list[dict[str, Any]]:
+    return list(client.paged("deployments/filter", deployments_query(flow_names)))
 
 
 def _flows(client: PrefectClient, names: list[str], ids: list[str]) -> list[dict[str, Any]]:

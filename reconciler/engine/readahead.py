@@ -63,46 +63,67 @@ class ReadAhead:
         client = self.client
         own_path = reads.own_inventory_path(self.source)
         inventories_body = reads.INVENTORIES_QUERY
+        declared = sorted(self._declared_flows())
         # offered before anything is sent, so that the live read never sends one of them itself meanwhile
         version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
         own = self._offer(ahead_mod.Answer(), "GET", own_path)
         inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", inventories_body)
-        declared = self._declared_flows()
-        # the deployments' pages, the longest read, go out from this thread as soon as the inventory says which
-        # flows to read; the short reads go out beside them
-        with ThreadPoolExecutor(2, thread_name_prefix="reconcile-readahead") as beside:
+        if not declared:   # a flow name that is no plain one-line value: the live read reads the deployments
+            with ThreadPoolExecutor(2, thread_name_prefix="reconcile-readahead") as beside:
+                beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
+                beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
+                self._own(own, own_path, declared)
+            return
+        deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(declared))
+        # the declared flows' deployments, the longest read, from this thread at once; the rest beside them
+        with ThreadPoolExecutor(3, thread_name_prefix="reconcile-readahead") as beside:
             beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
             beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
-            try:
-                own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
-                missing: Optional[NotFound] = None
-            except NotFound as exc:
-                own_raw, missing = None, exc
-            except BaseException as exc:
-                own.publish(error=exc)
-                raise
-            names = reads.flow_names_for(declared, reads.owned_by(own_raw, self.source)) if declared else []
-            if not names:
-                own.publish(own_raw, missing)
-                return
-            # offered before the inventory's answer is published: the live read asks for them next
-            flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
-            deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(names))
+            rest = beside.submit(self._own, own, own_path, declared)
+
+            def blocks(raw: list[dict[str, Any]]) -> None:   # before the last page of the deployments is out
+                try:
+                    self._offer_blocks(raw + rest.result())
+                except Exception:   # noqa: BLE001 - the inventory's error is the live read's to meet; or ended
+                    pass
+
+            self._stream(deployments, "deployments/filter", reads.deployments_query(declared), last=blocks)
+        if self._blocks is not None:
+            self._stream(self._blocks, "block_documents/filter", self._blocks_body)
+
+    def _own(self, own: ahead_mod.Answer, own_path: str, declared: list[str]) -> list[dict[str, Any]]:
+        """This source's inventory; then the flows, and the deployments of the flows only it names (returned)."""
+        client = self.client
+        try:
+            own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
+            missing: Optional[NotFound] = None
+        except NotFound as exc:
+            own_raw, missing = None, exc
+        except BaseException as exc:
+            own.publish(error=exc)
+            raise
+        if not declared:
             own.publish(own_raw, missing)
-            beside.submit(self._stream, flows, "flows/filter", reads.flows_query(names, []))
-            self._stream(deployments, "deployments/filter", reads.deployments_query(names), last=self._offer_blocks)
-            if self._blocks is not None:
-                self._stream(self._blocks, "block_documents/filter", self._blocks_body)
+            return []
+        names = reads.flow_names_for(set(declared), reads.owned_by(own_raw, self.source))
+        others = reads.owned_only(declared, names)
+        # offered before the inventory's answer is published: the live read asks for them next
+        flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
+        more = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(others)) \
+            if others else None
+        own.publish(own_raw, missing)
+        self._stream(flows, "flows/filter", reads.flows_query(names, []))
+        return self._stream(more, "deployments/filter", reads.deployments_query(others)) if more is not None else []
 
     def _offer_blocks(self, deployments: list[dict[str, Any]]) -> None:
-        """Before the last page of deployments is published: offer the read of the blocks they point at."""
+        """Offer the read of the blocks the deployments point at (before the live read can ask for it)."""
         ids = reads.block_ids(deployments)
         if ids:
             self._blocks_body = reads.blocks_query(ids)
             self._blocks = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", self._blocks_body)
 
     def _stream(self, pages: ahead_mod.Pages, path: str, body: dict[str, Any],
-                last: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> None:
+                last: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> list[dict[str, Any]]:
         """Send a paged read, publishing each page as it comes.  `last(items)` runs before the last page is
         published.  Stops (withdrawn) once nobody will take it; a stream once taken is always ended."""
         items: list[dict[str, Any]] = []
@@ -118,6 +139,7 @@ class ReadAhead:
             pages.end(exc)
             raise
         pages.end()
+        return items
 
     def _declared_flows(self) -> set[str]:
         """The flow names the manifests' `flow_name:` lines say; empty when one cannot be read that way."""

@@ -77,6 +77,12 @@ def flow_names_for(declared: set[str], owned: frozenset[str]) -> list[str]:
     return sorted(declared | {f for i in owned for f in _flow_names_of(i)})
 
 
+def owned_only(declared: list[str], flow_names: list[str]) -> list[str]:
+    """The flows a plan reads that no manifest declares (its inventory's): read after the declared ones."""
+    seen = set(declared)
+    return [name for name in flow_names if name not in seen]
+
+
 def _flow_names_of(identity: str) -> list[str]:
     """The flow names an identity `flow/deployment` can have (Prefect bans `/` in names; every split, in case)."""
     parts = identity.split("/")

@@ -68,12 +68,16 @@ class Pages:
             self.end(Withdrawn())
 
     def __iter__(self) -> Iterator[Any]:
+        delivered = False
         while True:
             page, error = self._queue.get()
             if page is None:
+                if isinstance(error, Withdrawn) and delivered:   # never by design: the caller must not read again
+                    raise RuntimeError("a read ahead was withdrawn after its first page") from None
                 if error is not None:
                     raise error
                 return
+            delivered = True
             yield from page
 
 

@@ -76,6 +76,21 @@ def test_the_plan_is_the_plan_read_without_reading_ahead(applied, monkeypatch: p
     assert read_ahead == len(fake.requests)
 
 
+def test_a_flow_only_the_inventory_names_is_read_as_well(applied) -> None:
+    fake, root = applied
+    for doc in _docs():
+        if doc["flow_name"] == "flow 6":
+            (root / f"{doc['name']}-deployment.yaml").unlink()
+    with fake.client() as client:
+        plan = run.make_plan(root, _options(), client)
+    deletes = [a.identity for a in plan.actions if a.action == "delete"]
+    assert len(deletes) == COUNT // 7 and all(i.startswith("flow 6/") for i in deletes)
+    sent = _requests(fake)
+    assert len(sent) == len(set(sent)), [r for r in sent if sent.count(r) > 1]
+    assert sorted(c.body["flows"]["name"]["any_"] for c in fake.calls("POST", "/deployments/filter")
+                  if c.body["offset"] == 0) == [[f"flow {i}" for i in range(6)], ["flow 6"]]
+
+
 def test_a_wrong_guess_of_the_flow_names_costs_no_wrong_plan(applied, monkeypatch: pytest.MonkeyPatch) -> None:
     fake, root = applied
     monkeypatch.setattr(discover, "flow_name_guess", lambda raw: "a flow no manifest names")

@@ -16,7 +16,10 @@ from reconciler.errors import ApiError, ManifestErrors
 from reconciler.manifests import discover
 from reconciler.prefect import ahead as ahead_mod
 from reconciler.render import text
-from tests.unit.prefect_fake import SOURCE, FakePrefect, manifest, write_manifests
+try:
+    from ..prefect_fake import SOURCE, FakePrefect, manifest, write_manifests
+except ImportError:  # run as a top-level module
+    from prefect_fake import SOURCE, FakePrefect, manifest, write_manifests  # type: ignore[no-redef]
 
 COUNT = 450      # three pages of deployments (200 a page)
 

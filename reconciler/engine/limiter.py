@@ -1,28 +1,51 @@
-"""How many writes run at once: start at one, add one while throughput rises, halve on 503/429.
+"""How many writes run at once: start at one, add one unless throughput clearly fell, halve on 503/429.
 
 A SQLite-backed Prefect server takes one write at a time and answers the rest
 with 503 "database is locked" (each a traceback in its log); a PostgreSQL-backed
 one takes several.  So the limit is found, not configured: `--parallelism` is the
-ceiling.  Throughput is measured in completed actions per second over windows
-(at least MIN_WINDOW actions, twice the limit, and MIN_SECONDS); a window that
-shows a rise of at least RISE over the one before lets the limit grow by one, a
-window that does not gives the last writer back and holds for HOLD windows
-before probing again (what the server takes can change while apply runs).  A
-busy answer (503/429) halves the limit and stops growth for the rest of the
-run, once per busy episode: answers to requests already running when the limit
-was cut do not cut again.  The transport still retries the refused request.
+ceiling.
+
+The two servers say "enough" differently.  SQLite says it loudly: a second
+writer draws a 503 within a few writes.  PostgreSQL never refuses; more writers
+only stop helping, gently (on the benchmark's machine the fourth writer adds a
+few per cent).  So the loud signal decides and the quiet one only vetoes:
+- a busy answer (503/429) halves the limit and stops growth for the rest of the
+  run, once per busy episode: answers to requests already running when the limit
+  was cut do not cut again.  The transport still retries the refused request.
+- without one, a new writer stays unless the window after the step shows
+  throughput clearly fell: below FALL times the rate at one writer fewer.  Then
+  it grows again, up to the ceiling.  Requiring a clear *rise* instead (as
+  before) failed on a noisy 2-core machine: a short window rarely shows a clean
+  10 % gain even where there is one, so the limit went 1 2 1 2 3 2 ... and the
+  run spent its time at 1-2 writers where 4 was best.  A writer that adds
+  nothing but costs nothing is harmless; one that costs throughput is caught.
+- the rate a step is judged against is the mean over every window at the lower
+  limit since it was taken (all its actions over all its seconds), not the best
+  window: the best of several noisy windows is biased high, and would read noise
+  as a fall.  The step's own window is then the reference for the next step.
+- windows are counted in actions as well as seconds: at least MIN_WINDOW
+  actions, PER_WRITER per writer of the limit, and MIN_SECONDS.  A rate over n
+  actions whose times vary by +-30 % is off by about 17 %/sqrt(n); more writers
+  finish more actions per second, so their windows take no longer.
+- a writer given back is probed again after HOLD windows at the lower limit
+  (what the server takes can change while apply runs, and the fall may have
+  been a burst of load on the machine), measured afresh; each further fall of
+  the same step doubles the hold, up to MAX_HOLD, so a server that really is
+  slower with one writer more is probed less and less.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
-RISE = 1.10          # a new writer must add 10 % throughput to stay
-MIN_WINDOW = 4       # actions per measuring window, at least; more when the limit is higher
+FALL = 0.90          # a new writer stays unless throughput fell below 90 % of the rate with one writer fewer
+MIN_WINDOW = 8       # actions per measuring window, at least
+PER_WRITER = 4       # and this many per writer of the limit
 MIN_SECONDS = 0.3    # and at least this long, so one slow answer does not decide
-HOLD = 8             # windows to stay at a limit after a writer added nothing, before probing again
+HOLD = 8             # windows to stay at a limit after a writer was given back, before probing again
+MAX_HOLD = 64        # the hold doubles each time the same step falls again, up to this
 
 
 class WriteLimiter:
@@ -31,8 +54,9 @@ class WriteLimiter:
         self.limit = 1
         self.peak = 1               # the highest limit reached, for reports and benchmarks
         self.busy = 0               # 503/429 answers seen
-        self.growing = self.ceiling > 1   # False once the server said it is busy, or at the ceiling
+        self.growing = self.ceiling > 1   # False once the server said it is busy, or settled at the ceiling
         self.history = [1]          # every limit taken, in order
+        self.done_at: dict[int, int] = {}   # actions completed, by the limit in force when each completed
         self._clock = clock
         self._cond = threading.Condition()
         self._running = 0
@@ -40,9 +64,11 @@ class WriteLimiter:
         self._local = threading.local()
         self._window_start = clock()
         self._window_done = 0
-        self._window_busy = False
-        self._best = 0.0            # throughput of the window before the last growth step
+        self._stay_done = 0         # actions and seconds over the judged windows at this limit
+        self._stay_seconds = 0.0
+        self._reference: Optional[float] = None   # after a step up: the rate at the limit below
         self._hold = 0              # windows left before probing again
+        self._falls: dict[int, int] = {}          # limit → times the step from it to one more fell
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -65,7 +91,6 @@ class WriteLimiter:
         """The server answered 503 or 429: halve the limit, once per episode."""
         with self._cond:
             self.busy += 1
-            self._window_busy = True
             started = getattr(self._local, "epoch", None)
             if started is not None and started < self._epoch:
                 return              # this request was in flight before the cut that answers it
@@ -75,35 +100,43 @@ class WriteLimiter:
             self._new_window()
 
     def _completed(self) -> None:
+        self.done_at[self.limit] = self.done_at.get(self.limit, 0) + 1
         self._window_done += 1
         elapsed = self._clock() - self._window_start
-        if self._window_done < max(MIN_WINDOW, 2 * self.limit) or elapsed < MIN_SECONDS:
+        if self._window_done < max(MIN_WINDOW, PER_WRITER * self.limit) or elapsed < MIN_SECONDS:
             return
-        rate = self._window_done / max(elapsed, 1e-9)
-        if not self.growing or self._window_busy:
-            pass
+        if self.growing:
+            self._judge(self._window_done, elapsed)
+        self._new_window()
+
+    def _judge(self, done: int, seconds: float) -> None:
+        """One full window at this limit, with no busy answer since growth began: keep, give back or step."""
+        self._stay_done += done
+        self._stay_seconds += seconds
+        if self._reference is not None:             # the first window after a step up
+            if done / max(seconds, 1e-9) < self._reference * FALL:
+                below = self.limit - 1
+                self._falls[below] = self._falls.get(below, 0) + 1
+                self._set(below)                    # the last writer cost throughput: give it back, and hold
+                self._hold = min(MAX_HOLD, HOLD * 2 ** (self._falls[below] - 1))
+                return
         elif self._hold:
             self._hold -= 1
-            if not self._hold:      # probe again, against what this limit does now
-                self._best = rate
-                self._set(self.limit + 1)
-        elif rate >= self._best * RISE:
-            self._best = rate
-            if self.limit < self.ceiling:
-                self._set(self.limit + 1)
-            else:
-                self.growing = False    # the ceiling is the user's: stay there
-        else:
-            self._set(self.limit - 1)   # the last writer added nothing: give it back, and hold
-            self._hold = HOLD
-        self._new_window()
+            if self._hold:
+                return
+        if self.limit >= self.ceiling:
+            self.growing = False                    # the ceiling is the user's: stay there
+            return
+        reference = self._stay_done / max(self._stay_seconds, 1e-9)
+        self._set(self.limit + 1)
+        self._reference = reference
 
     def _set(self, limit: int) -> None:
         self.limit = max(1, min(self.ceiling, limit))
         self.peak = max(self.peak, self.limit)
         self.history.append(self.limit)
+        self._stay_done, self._stay_seconds, self._reference = 0, 0.0, None
 
     def _new_window(self) -> None:
         self._window_start = self._clock()
         self._window_done = 0
-        self._window_busy = False

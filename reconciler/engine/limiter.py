@@ -38,8 +38,8 @@ than the last.  So the loud signal decides and the quiet one only vetoes:
   slower with one writer more is probed less and less.
 Not caught: a writer that costs less than 1 - FALL, and one that costs more but
 is added during a spell of load as large as its cost (the windows before and
-after the step then see different machines).  Both cost a bounded share of
-throughput, never a 503; the unit tests model both kinds of noise.
+after the step then see different machines).  Both keep writers that cost some
+throughput, never a 503 storm; the unit tests model both kinds of noise.
 """
 from __future__ import annotations
 

@@ -87,11 +87,11 @@ def test_a_writer_that_costs_throughput_is_given_back_and_probed_again_less_and_
     assert len(probes) >= 3 and gaps == sorted(gaps) and gaps[-1] >= 2 * gaps[0], limits
 
 
-def run_noisy(limiter: WriteLimiter, count: int, rate, seed: int, spells: bool = False) -> float:
+def run_noisy(limiter: WriteLimiter, clock: Clock, count: int, rate, seed: int, spells: bool = False) -> float:
     """`count` actions on a server that completes rate(n) actions/s with n in flight, each action's time
     off by up to +-30 % (seeded); with spells, the whole machine is also slowed by up to 60 % for spells
     of about a second, as when another job takes the cores.  Returns the virtual seconds taken."""
-    rng, clock = random.Random(seed), limiter._clock
+    rng = random.Random(seed)
     finishing: list = []
     order = itertools.count()
     started, slowdown, spell_ends = 0, 1.0, 0.0
@@ -119,12 +119,14 @@ def postgres_like(in_flight: int) -> float:
 def test_on_a_noisy_server_that_takes_four_writers_the_run_is_spent_at_three_or_four(spells):
     shares, slower = [], []
     for seed in range(200):
-        limiter = WriteLimiter(4, clock=Clock())
-        seconds = run_noisy(limiter, 1000, postgres_like, seed, spells)
+        clock = Clock()
+        limiter = WriteLimiter(4, clock=clock)
+        seconds = run_noisy(limiter, clock, 1000, postgres_like, seed, spells)
         shares.append(sum(n for width, n in limiter.done_at.items() if width >= 3) / 1000)
-        fixed = WriteLimiter(4, clock=Clock())              # four writers from the first action
+        clock = Clock()
+        fixed = WriteLimiter(4, clock=clock)                # four writers from the first action
         fixed.limit, fixed.growing = 4, False
-        slower.append(seconds / run_noisy(fixed, 1000, postgres_like, seed, spells))
+        slower.append(seconds / run_noisy(fixed, clock, 1000, postgres_like, seed, spells))
         assert limiter.busy == 0 and limiter.limit >= 3, (seed, limiter.history)
     assert min(shares) >= 0.85 and sum(shares) / len(shares) >= 0.95, sorted(shares)[:10]
     assert sum(slower) / len(slower) <= 1.05, sorted(slower)[-10:]
@@ -134,8 +136,9 @@ def test_on_a_noisy_server_that_slows_past_three_writers_the_run_is_spent_at_thr
     rate = lambda n: 28.0 * {1: 1.0, 2: 1.6, 3: 1.9}.get(n, 1.5)     # noqa: E731  a fourth costs a fifth
     shares = []
     for seed in range(200):
-        limiter = WriteLimiter(4, clock=Clock())
-        run_noisy(limiter, 1000, rate, seed)
+        clock = Clock()
+        limiter = WriteLimiter(4, clock=clock)
+        run_noisy(limiter, clock, 1000, rate, seed)
         shares.append(limiter.done_at.get(3, 0) / 1000)
     assert min(shares) >= 0.6 and sum(shares) / len(shares) >= 0.8, sorted(shares)[:10]
 

@@ -87,6 +87,22 @@ def test_a_writer_that_costs_throughput_is_given_back_and_probed_again_less_and_
     assert len(probes) >= 3 and gaps == sorted(gaps) and gaps[-1] >= 2 * gaps[0], limits
 
 
+def test_a_fall_that_one_writer_fewer_does_not_undo_was_the_machine_and_the_writer_comes_back():
+    clock = Clock()
+    limiter = WriteLimiter(4, clock=clock)
+    spell = []                          # the machine halves its speed the moment the fourth writer starts, for 60 s
+
+    def seconds_per_round(width: int) -> float:
+        if width == 4 and not spell:
+            spell.append(clock.now)
+        return 2.0 if spell and clock.now < spell[0] + 60 else 1.0
+
+    limits = run_actions(limiter, clock, 400, seconds_per_round)
+    assert limiter.history == [1, 2, 3, 4, 3, 4], limiter.history
+    rounds_at_three = limits[limits.index(4):].count(3)     # two windows of 12 actions, not a hold of eight
+    assert rounds_at_three <= 2 * 12 // 3, limits
+
+
 def run_noisy(limiter: WriteLimiter, clock: Clock, count: int, rate, seed: int, spells: bool = False) -> float:
     """`count` actions on a server that completes rate(n) actions/s with n in flight, each action's time
     off by up to +-30 % (seeded); with spells, the whole machine is also slowed by up to 60 % for spells

@@ -14,7 +14,9 @@ ratios best-raw-seconds / reconcile-seconds, for apply's create phase (what the
 write limiter drives; ≥ 1.0 means as fast as the best raw loop) and for the
 whole apply, which also reads the live state, takes its source's lock and records
 the new deployments in its inventory under the ownership lock (see README
-"Ownership": a few writes in all, not one per deployment).
+"Ownership": a few writes in all, not one per deployment).  And the limits the
+write limiter took, in order, how many creates completed at each, and the
+rates its measuring windows saw at each.
 Machines here are shared and noisy: compare ratios measured in the same run,
 not seconds.
 
@@ -166,6 +168,8 @@ def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
         httpx.HTTPTransport.handle_request = original
         applier_mod.WriteLimiter = Recording.__mro__[1]
     seen["writers"] = limiters[0].history if limiters else []
+    seen["done_at"] = dict(sorted(limiters[0].done_at.items())) if limiters else {}
+    seen["windows"] = limiters[0].windows if limiters else []
     if report.exit_code != 0:
         raise RuntimeError(f"apply failed: {[r.message for r in report.results if r.status == 'failed'][:3]}")
     seen["create_seconds"] = seen["last"] - seen["first"]
@@ -202,8 +206,17 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
               f"{args.count / seen['create_seconds']:8.1f}")
         best = min(results, key=results.get)
         steps = seen["writers"]
-        print(f"  writers the limiter chose: {' '.join(map(str, steps[:12]))}{' …' if len(steps) > 12 else ''} "
-              f"(final {steps[-1] if steps else '?'}, peak {max(steps) if steps else '?'})")
+        shown = " ".join(map(str, steps[:60])) + (f" … ({len(steps)} changes)" if len(steps) > 60 else "")
+        print(f"  writers the limiter chose: {shown} (final {steps[-1] if steps else '?'}, "
+              f"peak {max(steps) if steps else '?'})")
+        print("  actions completed at each limit: "
+              + ", ".join(f"{width}: {n}" for width, n in seen["done_at"].items()))
+        by_limit: dict[int, list[float]] = {}
+        for width, done, window_seconds in seen["windows"]:
+            by_limit.setdefault(width, []).append(done / window_seconds)
+        print("  the limiter's windows, creates/s by limit: " + "; ".join(
+            f"{width}: {len(rates)} windows, mean {sum(rates) / len(rates):.1f}, {min(rates):.1f}-{max(rates):.1f}"
+            for width, rates in sorted(by_limit.items())))
         print(f"  requests: {seen['requests']} in all, {seen['creates']} deployment creates, "
               f"{seen['claims']} block documents (locks, inventory)")
         print(f"  ratio best raw ({best} writer(s)) / reconcile's creates: {results[best] / seen['create_seconds']:.2f}x"

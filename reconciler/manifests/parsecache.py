@@ -36,6 +36,7 @@ Entry = tuple[Any, tuple[int, int], dict[str, int]]   # (values, the root's (lin
 class _Store:
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(str(path), timeout=2.0, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA cache_size = -512")   # KiB: lookups by key need few pages
         self.db.execute("CREATE TABLE IF NOT EXISTS parsed (key BLOB PRIMARY KEY, value BLOB NOT NULL, "
                         "made INTEGER NOT NULL)")
         self.pending: dict[bytes, bytes] = {}
@@ -140,7 +141,7 @@ def put(text: bytes, values: Any, root: tuple[int, int], top: dict[str, int]) ->
             store.pending[_key(text)] = marshal.dumps((values, root, top))
         except ValueError:    # a value marshal cannot hold: not kept
             return
-        if len(store.pending) >= 2000:
+        if len(store.pending) >= 500:    # a few hundred KB held at most (a plan of 10,000 stays small)
             flush()
 
 

@@ -3,10 +3,11 @@
 A plan reads (engine/live) the server's version, this source's inventory, every inventory, the flows and the
 deployments of the flows its manifests and its inventory name, then the block documents those deployments point
 at.  Only the flow names come from the manifests, and each manifest says its own on one `flow_name:` line,
-which can be read without parsing the file.  So as soon as the files are found, a thread sends those reads, in
-that order, and offers each answer to the client (prefect/ahead): the live read takes the answer of the very
+which can be read without parsing the file.  So as soon as the files are found, a thread sends those reads (the
+declared flows' deployments at once, the short reads beside them, the flows only the inventory names once it
+has answered) and offers each answer to the client (prefect/ahead): the live read takes the answer of the very
 same request instead of sending it, waiting for it if it is still on its way.  Meanwhile the manifests are
-parsed and validated.
+parsed and validated, and the rest of the engine is imported.
 
 A guess that turns out wrong (a manifest whose flow name is not a plain one-line value, say) costs at most a
 page whose answer nobody takes: the live read sends its own request, and the reader stops.  Only reads go out
@@ -20,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ..errors import NotFound
 from ..manifests import discover, files
 from ..prefect import ahead as ahead_mod
 from ..prefect.api import PAGE, PrefectClient
-from ..errors import NotFound
 from . import reads
 
 
@@ -33,7 +34,8 @@ class ReadAhead:
     def __init__(self, client: PrefectClient, source: str, manifests: list[Path]) -> None:
         self.client, self.source, self.manifests = client, source, manifests
         self.ahead = ahead_mod.Ahead()
-        self._blocks: Optional[ahead_mod.Pages] = None
+        self._blocks: Optional[ahead_mod.Pages] = None      # the block documents' read, once offered
+        self._blocks_body: dict[str, Any] = {}
         client.ahead = self.ahead
         self._thread = threading.Thread(target=self._run, name="reconcile-readahead", daemon=True)
         self._thread.start()

@@ -137,6 +137,8 @@ def flow_name_guess(raw: bytes) -> Optional[str]:
     found = _FLOW_LINE.findall(raw, 0, 1 << 20)
     if len(found) != 1:
         return None
+    if len(found[0]) > 1024:     # no flow is named like that: the parsed manifest will say what is wrong
+        return None
     text = found[0].decode("utf-8", "replace")
     text = text.split(" #", 1)[0].rstrip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text and text[0] not in text[1:-1]:

@@ -166,6 +166,7 @@ def test_a_finished_read_ahead_hands_out_nothing() -> None:
     (b"flow_name: a\nflow_name: b\n", None),
     (b"  flow_name: nested\n", None),
     (b"flow_name: \"a\\tb\"\n", None),
+    (b"flow_name: " + b"x" * 2000 + b"\n", None),
 ])
 def test_the_flow_name_guess(line: bytes, guess) -> None:
     assert discover.flow_name_guess(b"name: x\n" + line) == guess

@@ -139,7 +139,7 @@ def connect(options: Options, config_url: Optional[str] = None) -> Iterator[Pref
 def _prepared(path: Path, options: Options, client: Optional[PrefectClient]) -> Iterator[tuple[Prepared, PrefectClient]]:
     """prepare(path), then a client (`client`, which a long-running trigger keeps across runs, or one opened
     here).  With a server to talk to, the plan's first reads go out while the manifests load (readahead);
-    `client.ahead` is left set for _plan, which ends it."""
+    `client.ahead` is left set for planning.plan, which ends it."""
     with contextlib.ExitStack() as stack:
         early: list[PrefectClient] = []
 

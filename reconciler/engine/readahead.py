@@ -34,8 +34,6 @@ class ReadAhead:
     def __init__(self, client: PrefectClient, source: str, manifests: list[Path]) -> None:
         self.client, self.source, self.manifests = client, source, manifests
         self.ahead = ahead_mod.Ahead()
-        self._blocks: Optional[ahead_mod.Pages] = None      # the block documents' read, once offered
-        self._blocks_body: dict[str, Any] = {}
         client.ahead = self.ahead
         self._thread = threading.Thread(target=self._run, name="reconcile-readahead", daemon=True)
         self._thread.start()
@@ -65,33 +63,34 @@ class ReadAhead:
         client = self.client
         own_path = reads.own_inventory_path(self.source)
         inventories_body = reads.INVENTORIES_QUERY
-        declared = sorted(self._declared_flows())
+        declared = sorted(self._declared_flows())   # empty: a flow name that is no plain one-line value
         # offered before anything is sent, so that the live read never sends one of them itself meanwhile
         version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
         own = self._offer(ahead_mod.Answer(), "GET", own_path)
         inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", inventories_body)
-        if not declared:   # a flow name that is no plain one-line value: the live read reads the deployments
-            with ThreadPoolExecutor(2, thread_name_prefix="reconcile-readahead") as beside:
-                beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
-                beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
-                self._own(own, own_path, declared)
-            return
-        deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(declared))
+        body = reads.deployments_query(declared)
+        deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", body) if declared else None
+        blocks: list[tuple[ahead_mod.Pages, dict[str, Any]]] = []
         # the declared flows' deployments, the longest read, from this thread at once; the rest beside them
         with ThreadPoolExecutor(3, thread_name_prefix="reconcile-readahead") as beside:
             beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
             beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
             rest = beside.submit(self._own, own, own_path, declared)
+            if deployments is None:
+                return
 
-            def blocks(raw: list[dict[str, Any]]) -> None:   # before the last page of the deployments is out
+            def offer_blocks(raw: list[dict[str, Any]]) -> None:   # before the last page of the deployments is out
                 try:
-                    self._offer_blocks(raw + rest.result())
+                    ids = reads.block_ids(raw + rest.result())
+                    if ids:
+                        query = reads.blocks_query(ids)
+                        blocks.append((self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", query), query))
                 except Exception:   # noqa: BLE001 - the inventory's error is the live read's to meet; or ended
                     pass
 
-            self._stream(deployments, "deployments/filter", reads.deployments_query(declared), last=blocks)
-        if self._blocks is not None:
-            self._stream(self._blocks, "block_documents/filter", self._blocks_body)
+            self._stream(deployments, "deployments/filter", body, last=offer_blocks)
+        for pages, query in blocks:
+            self._stream(pages, "block_documents/filter", query)
 
     def _own(self, own: ahead_mod.Answer, own_path: str, declared: list[str]) -> list[dict[str, Any]]:
         """This source's inventory; then the flows, and the deployments of the flows only it names (returned)."""
@@ -116,13 +115,6 @@ class ReadAhead:
         own.publish(own_raw, missing)
         self._stream(flows, "flows/filter", reads.flows_query(names, []))
         return self._stream(more, "deployments/filter", reads.deployments_query(others)) if more is not None else []
-
-    def _offer_blocks(self, deployments: list[dict[str, Any]]) -> None:
-        """Offer the read of the blocks the deployments point at (before the live read can ask for it)."""
-        ids = reads.block_ids(deployments)
-        if ids:
-            self._blocks_body = reads.blocks_query(ids)
-            self._blocks = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", self._blocks_body)
 
     def _stream(self, pages: ahead_mod.Pages, path: str, body: dict[str, Any],
                 last: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> list[dict[str, Any]]:

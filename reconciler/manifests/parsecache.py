@@ -116,8 +116,9 @@ def get(text: bytes) -> Optional[Entry]:
         store = _open()
         if store is None:
             return None
+        key = _key(text)
         try:
-            blob = store.pending.get(_key(text)) or store.get(_key(text))
+            blob = store.pending.get(key) or store.get(key)
         except sqlite3.Error:
             return None
     if blob is None:

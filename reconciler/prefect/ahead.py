@@ -26,6 +26,7 @@ class Answer:
     """One request's answer, or the error it raised, once it has come."""
 
     taken = False
+    key: tuple[str, str, str] = ("", "", "")   # the request it answers, once offered
 
     def __init__(self) -> None:
         self._done = threading.Event()
@@ -51,6 +52,7 @@ class Pages:
     """The items of a paged read, page by page as they come (iterated once, by the caller that took it)."""
 
     taken = False
+    key: tuple[str, str, str] = ("", "", "")   # the request it answers, once offered
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -99,6 +101,7 @@ class Ahead:
         with self._lock:
             if self.finished or request_key in self._held:
                 return False
+            held.key = request_key
             self._held[request_key] = held
             self._offered.append(held)
             return True
@@ -121,9 +124,8 @@ class Ahead:
                 return True
             if not self.finished and (method, path.strip("/")) not in self.missed:
                 return True
-            for request_key, offered in list(self._held.items()):   # no longer to be taken
-                if offered is held:
-                    del self._held[request_key]
+            if self._held.get(held.key) is held:   # no longer to be taken
+                del self._held[held.key]
             return False
 
     def finish(self) -> None:

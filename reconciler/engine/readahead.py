@@ -3,11 +3,12 @@
 A plan reads (engine/live) the server's version, this source's inventory, every inventory, the flows and the
 deployments of the flows its manifests and its inventory name, then the block documents those deployments point
 at.  Only the flow names come from the manifests, and each manifest says its own on one `flow_name:` line,
-which can be read without parsing the file.  So as soon as the files are found, a thread sends those reads (the
-declared flows' deployments at once, the short reads beside them, the flows only the inventory names once it
-has answered) and offers each answer to the client (prefect/ahead): the live read takes the answer of the very
-same request instead of sending it, waiting for it if it is still on its way.  Meanwhile the manifests are
-parsed and validated, and the rest of the engine is imported.
+which can be read without parsing the file.  So as soon as the files are found, those lines are read (about
+15 ms for 1,000 files, before any thread starts: the reads of the declared flows wait for them), and a thread
+sends the plan's reads (the declared flows' deployments at once, the short reads beside them, the flows only the
+inventory names once it has answered) and offers each answer to the client (prefect/ahead): the live read takes
+the answer of the very same request instead of sending it, waiting for it if it is still on its way.
+Meanwhile the manifests are parsed and validated, and the rest of the engine is imported.
 
 A guess that turns out wrong (a manifest whose flow name is not a plain one-line value, say) costs at most a
 page whose answer nobody takes: the live read sends its own request, and the reader stops.  Only reads go out
@@ -32,9 +33,12 @@ class ReadAhead:
     """The reads of one plan, on a thread of their own; `stop()` ends them (and drops what nobody took)."""
 
     def __init__(self, client: PrefectClient, source: str, manifests: list[Path]) -> None:
-        self.client, self.source, self.manifests = client, source, manifests
+        self.client, self.source = client, source
         self.ahead = ahead_mod.Ahead()
         client.ahead = self.ahead
+        # guessed here, before the thread starts: on a thread of its own the guess would take turns at the
+        # interpreter with the manifests' parsing, and every read of the declared flows waits for it
+        self.declared = sorted(_declared_flows(manifests))   # empty: a flow name that is no plain one-line value
         self._thread = threading.Thread(target=self._run, name="reconcile-readahead", daemon=True)
         self._thread.start()
 
@@ -63,7 +67,7 @@ class ReadAhead:
         client = self.client
         own_path = reads.own_inventory_path(self.source)
         inventories_body = reads.INVENTORIES_QUERY
-        declared = sorted(self._declared_flows())   # empty: a flow name that is no plain one-line value
+        declared = self.declared
         # offered before anything is sent, so that the live read never sends one of them itself meanwhile
         version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
         own = self._offer(ahead_mod.Answer(), "GET", own_path)
@@ -135,18 +139,19 @@ class ReadAhead:
         pages.end()
         return items
 
-    def _declared_flows(self) -> set[str]:
-        """The flow names the manifests' `flow_name:` lines say; empty when one cannot be read that way."""
-        names: set[str] = set()
-        for path in self.manifests:
-            try:
-                name = discover.flow_name_guess(files.read(path))
-            except files.Unreadable:
-                return set()
-            if name is None or self.ahead.finished:
-                return set()
-            names.add(name)
-        return names
+
+def _declared_flows(manifests: list[Path]) -> set[str]:
+    """The flow names the manifests' `flow_name:` lines say; empty when one cannot be read that way."""
+    names: set[str] = set()
+    for path in manifests:
+        try:
+            name = discover.flow_name_guess(files.read(path))
+        except files.Unreadable:
+            return set()
+        if name is None:
+            return set()
+        names.add(name)
+    return names
 
 
 def _send(answer: ahead_mod.Answer, request: Callable[[], Any]) -> None:

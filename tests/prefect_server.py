@@ -267,13 +267,15 @@ def start_server(
     port: int,
     timeout: float = DEFAULT_START_TIMEOUT,
     database_url: Optional[str] = None,
+    settings: Optional[dict] = None,
 ) -> ServerHandle:
     """Start ``prefect server start`` from ``venv`` and wait until it is healthy.
 
     The server runs in its own session (process group) so that it outlives the
     calling process when used from the command line and so that ``stop_server``
     can take down its uvicorn child as well. Its output goes to
-    ``<home>/server.log``. Raises ``ServerError`` (with the log tail) when the
+    ``<home>/server.log``. ``settings`` are more environment variables for it
+    (e.g. a benchmark's ``PREFECT_API_SERVICES_SCHEDULER_ENABLED``). Raises ``ServerError`` (with the log tail) when the
     server exits or is not healthy within ``timeout`` seconds.
     """
     venv = Path(venv).resolve()
@@ -301,7 +303,7 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=server_env(home, database_url, version),
+            env={**server_env(home, database_url, version), **(settings or {})},
             cwd=str(home),
             start_new_session=True,
         )
@@ -335,12 +337,13 @@ def start_server_on_free_port(
     home: os.PathLike | str,
     timeout: float = DEFAULT_START_TIMEOUT,
     attempts: int = 3,
+    settings: Optional[dict] = None,
 ) -> ServerHandle:
     """``start_server`` on a fresh free port, retrying if the port got taken meanwhile."""
     last_error: Optional[ServerError] = None
     for _ in range(attempts):
         try:
-            return start_server(venv, home, free_port(), timeout=timeout)
+            return start_server(venv, home, free_port(), timeout=timeout, settings=settings)
         except ServerError as exc:
             if "already in use" not in str(exc):
                 raise

@@ -17,7 +17,7 @@ from pathlib import Path
 from unittest import mock
 
 from reconciler.manifests import discover
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 
 MANIFEST = ("###\n### A complete description of a Prefect Deployment for flow 'f{i}'\n###\nname: d{i}\n"
             "###\n### DO NOT EDIT BELOW THIS LINE\n###\nflow_name: f{i}\nentrypoint: flow.py:main\n")

@@ -7,7 +7,7 @@ from typing import Iterable, Optional
 
 from ..engine.desired import Desired
 from ..errors import ManifestErrors, ReconcileError
-from ..manifests.config import Config
+from ..manifests.configmodel import Config
 from ..manifests.confine import Escapes, confine
 from ..manifests.discover import repository_root
 from .bundle import Bundle, HashCache, collect

@@ -82,16 +82,13 @@ def _rewrite(argv: list[str]) -> list[str]:
 def _usage_error(exc: Exception) -> Optional[int]:
     """A mistyped command or option: its usage lines and exit 2 (a prompt aborted: exit 1); else None.
 
-    typer up to 0.23 (what Prefect 2.20 pins, so what the `server` extra installs) raises click's own
-    exceptions; typer 0.24+ raises copies under typer.exceptions.TyperException. Both are recognised:
-    pyproject.toml allows that whole range and the tests run the entry point under each."""
+    typer up to 0.23 (pyproject.toml's range, and what Prefect 2.20 pins) raises click's own exceptions;
+    0.24+ would raise copies of them, which this does not know."""
     import click
 
     if isinstance(exc, (typer.Abort, click.exceptions.Abort)):
         return 1
-    usage = (click.exceptions.ClickException, *filter(None, [getattr(getattr(typer, "exceptions", None),
-                                                                     "TyperException", None)]))
-    if isinstance(exc, usage) and hasattr(exc, "show"):
+    if isinstance(exc, click.exceptions.ClickException):
         shown = io.StringIO()
         exc.show(file=shown)      # a mistyped name is the user's text: escaped like every stderr line
         for line in shown.getvalue().rstrip("\n").split("\n"):

@@ -20,7 +20,7 @@ from ..bundles.storage import READ_ONLY
 from ..bundles.storage import target as storage_target
 from ..errors import ReconcileError
 from ..manifests.blocks import BlockRef, masked_key
-from ..manifests.config import Prefect3
+from ..manifests.configmodel import Prefect3
 from ..manifests.confine import Escapes, confine
 from ..manifests.coderoot import entrypoint_file
 from ..manifests.manifest import Manifest

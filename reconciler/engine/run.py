@@ -57,21 +57,31 @@ class Prepared:
     bundles: dict[str, Bundle]      # identity → the code bundle to upload
 
 
-Found = Callable[[list[Path], config_mod.Config, str], None]
+Found = Callable[[list[Path], Optional[str], str], None]    # the files, reconcile.yaml's api_url, the source
 
 
 def prepare(path: Path, options: Options, on_found: Optional[Found] = None) -> Prepared:
-    """Load and validate everything on disk (no network).  `on_found(files, config, source)` is told the
-    manifest files before they are parsed (make_plan starts its readahead there)."""
+    """Load and validate everything on disk (no network).  `on_found(files, api_url, source)` is told the
+    manifest files before they are parsed (make_plan starts its readahead there): without a reconcile.yaml,
+    even before the settings' models are built (config.Where, the defaults)."""
     root = Path(path)
     if not root.exists():
         raise ReconcileError(f"{path}: no such file or directory")
     home = root if root.is_dir() else source_home(root)
+    early = config_mod.where(home) if on_found is not None else None
+    paths: Optional[list[Path]] = None
+    if on_found is not None and early is not None:
+        paths = discover.find(root, early)
+        on_found(paths, early.api_url, options.source or default_name(home))
     loaded_config = config_mod.load(home)
+    if early is not None and loaded_config.file is not None:   # what the reads went out on no longer holds
+        raise ReconcileError(f"{config_mod.display_path(loaded_config.file)}: appeared while the run started; "
+                             "run it again")
     cfg = loaded_config.config
     source = options.source or cfg.source or default_name(home)
-    found = (lambda paths: on_found(paths, cfg, source)) if on_found is not None else None
-    loaded = discover.load_all(root, cfg, strict=False, on_found=found)
+    found = (lambda found_paths: on_found(found_paths, cfg.api_url, source)) \
+        if on_found is not None and paths is None else None
+    loaded = discover.load_all(root, cfg, strict=False, on_found=found, paths=paths)
     from ..bundles import collect as bundles_mod
     from . import desired as desired_mod
     try:
@@ -143,13 +153,13 @@ def _prepared(path: Path, options: Options, client: Optional[PrefectClient]) -> 
     with contextlib.ExitStack() as stack:
         early: list[PrefectClient] = []
 
-        def found(paths: list[Path], cfg: config_mod.Config, source: str) -> None:
+        def found(paths: list[Path], config_url: Optional[str], source: str) -> None:
             if not paths:
                 return
             try:
                 opened = client
-                if opened is None and resolve(options.api_url, cfg.api_url).api_url is not None:
-                    opened = stack.enter_context(connect(options, cfg.api_url))
+                if opened is None and resolve(options.api_url, config_url).api_url is not None:
+                    opened = stack.enter_context(connect(options, config_url))
             except ReconcileError:
                 return    # said again once the manifests are checked (their errors come first)
             if opened is not None:

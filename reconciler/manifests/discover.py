@@ -10,14 +10,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
-
-import pathspec
+from typing import TYPE_CHECKING, Callable, Optional, Protocol, Sequence
 
 from ..errors import ManifestError, ManifestErrors, ReconcileError
 from . import files, ignore, parsecache
 from .config import FILENAME as CONFIG_FILENAME
-from .config import Config, display_path
+from .config import display_path
 
 DEFAULT_PATTERNS = ("*-deployment.yaml", "*-deployment.yml", "deployment.yaml")
 # Any other *.yaml / *.yml is a manifest when its first few KB say so (`prefect deployment build -o` takes
@@ -27,6 +25,8 @@ _HEADER = re.compile(rb"^### A complete description of a Prefect Deployment for 
 _MARKER = re.compile(rb"^###\s*DO NOT EDIT BELOW THIS LINE\s*$", re.MULTILINE)
 _FLOW_NAME = re.compile(rb"^flow_name\s*:", re.MULTILINE)
 if TYPE_CHECKING:
+    import pathspec
+
     from .manifest import Manifest
 
 SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "site-packages"}
@@ -40,30 +40,41 @@ class Loaded:
     errors: list[ReconcileError] = field(default_factory=list)   # only with strict=False
 
 
-def _ignore_spec(root: Path, config: Config) -> pathspec.PathSpec:
+class Patterns(Protocol):
+    """What finding the manifests takes from reconcile.yaml (its Config, or config.Where before it is validated)."""
+    include: Sequence[str]
+    exclude: Sequence[str]
+
+
+def _ignore_spec(root: Path, config: Patterns) -> Optional[pathspec.PathSpec]:
+    """`.prefectignore` and `exclude` compiled; None when there are no patterns."""
     ignore_file = root / ".prefectignore"
     display = display_path(ignore_file)
     lines = ignore.read(ignore_file, display)
     ignore.check(lines, display)
     ignore.check(config.exclude, f"{CONFIG_FILENAME}: exclude")   # reported with its position on load
+    if not lines and not config.exclude:
+        return None
+    import pathspec   # only with patterns to compile (about 10 ms)
     return pathspec.GitIgnoreSpec.from_lines(lines + list(config.exclude))
 
 
-def find(root: Path, config: Config) -> list[Path]:
+def find(root: Path, config: Patterns) -> list[Path]:
     """Manifest files under root, sorted: those named like one (or matching `include`) and other YAML files
     whose first few KB are a Prefect manifest's; hidden and ignored directories are skipped."""
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise ReconcileError(f"{root}: no such directory")
-    ignore = _ignore_spec(root, config)
+    spec = _ignore_spec(root, config)
+    ignored = spec.match_file if spec is not None else (lambda _: False)
     found: set[Path] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root)
         dirnames[:] = sorted(
             d for d in dirnames
             if not d.startswith(".") and d not in SKIP_DIRS
-            and not ignore.match_file(str(rel_dir / d) + "/")
+            and not ignored(str(rel_dir / d) + "/")
         )
         for name in filenames:
             rel = (rel_dir / name).as_posix()
@@ -72,7 +83,7 @@ def find(root: Path, config: Config) -> list[Path]:
             named = any(fnmatch.fnmatchcase(name, p) for p in DEFAULT_PATTERNS) or any(
                 fnmatch.fnmatchcase(rel, p) for p in config.include
             )
-            if (named or _yaml(name)) and not ignore.match_file(rel):
+            if (named or _yaml(name)) and not ignored(rel):
                 if named or looks_like_manifest(files.head(Path(dirpath) / name, SNIFF_BYTES)):
                     found.add(Path(dirpath) / name)
     return sorted(found)
@@ -96,14 +107,16 @@ def _display(path: Path, root: Path) -> str:
     return display_path(path)
 
 
-def load_all(root: Path, config: Config, strict: bool = True,
-             on_found: Optional[Callable[[list[Path]], None]] = None) -> Loaded:
+def load_all(root: Path, config: Patterns, strict: bool = True,
+             on_found: Optional[Callable[[list[Path]], None]] = None,
+             paths: Optional[list[Path]] = None) -> Loaded:
     """Parse every manifest; raise ManifestErrors listing every bad file (or, not strict, return them).
-    `on_found` is told which files they are before any is parsed."""
+    `on_found` is told which files they are before any is parsed.  `paths`: what find(root, config) gave."""
     manifests: list[Manifest] = []
     notices: list[str] = []
     errors: list[ReconcileError] = []
-    paths = find(root, config)
+    if paths is None:
+        paths = find(root, config)
     if on_found is not None:
         on_found(paths)
     from .manifest import parse   # here: its models and jsonschema load while what on_found started runs

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from .yamlpos import MAX_BYTES
+MAX_BYTES = 1 << 20        # a manifest is a few kB; Prefect writes nothing near this
 
 
 class Unreadable(Exception):

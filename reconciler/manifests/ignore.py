@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterable, Optional
-
-import pathspec
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from ..errors import ReconcileError
 from . import files
+
+if TYPE_CHECKING:   # compiled only when there are patterns: importing it takes about 10 ms
+    import pathspec
 
 MAX_STARS = 3          # `*` runs in one path segment (a whole `**` segment does not count)
 MAX_PATTERN = 4096     # characters in one pattern
@@ -27,6 +28,7 @@ def problem(pattern: str) -> Optional[str]:
         if segment != "**" and len(re.findall(r"\*+", segment)) > MAX_STARS:
             return (f"more than {MAX_STARS} `*` in one path segment ({_short(segment)}) "
                     "would take minutes to match a long file name")
+    import pathspec
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (ValueError, re.error) as exc:
@@ -45,6 +47,7 @@ def check(lines: Iterable[str], origin: Optional[str] = None) -> None:
 
 def spec(lines: Iterable[str], origin: Optional[str] = None) -> pathspec.PathSpec:
     """Compile patterns, checked first (see `check`)."""
+    import pathspec
     lines = list(lines)
     check(lines, origin)
     return pathspec.GitIgnoreSpec.from_lines(lines)

@@ -21,6 +21,7 @@ import yaml
 
 from ..errors import ManifestError
 from . import parsecache
+from .files import MAX_BYTES
 from .yamlvalues import COLS, MAX_DEPTH, Builder, Path, dotted, node_position, oneline
 
 try:  # the C loader is an order of magnitude faster; fall back when libyaml is absent
@@ -28,7 +29,6 @@ try:  # the C loader is an order of magnitude faster; fall back when libyaml is 
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
-MAX_BYTES = 1 << 20        # a manifest is a few kB; Prefect writes nothing near this
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]

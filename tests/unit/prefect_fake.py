@@ -43,7 +43,7 @@ from reconciler.manifests import manifest as manifest_mod
 from reconciler.engine.applier import Applier
 from reconciler.prefect.api import PrefectClient
 from reconciler.prefect.v2 import adapter_for
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 from reconciler.engine.desired import Desired
 from reconciler.engine.plans import Plan
 from reconciler.engine.report import Report

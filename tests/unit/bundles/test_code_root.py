@@ -12,7 +12,7 @@ from reconciler.engine import desired
 from reconciler.errors import ManifestErrors
 from reconciler.manifests import manifest
 from reconciler.manifests.blocks import BlockRef
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 
 def write(path: Path, text: str = "from prefect import flow\n\n\n@flow\ndef etl():\n    pass\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

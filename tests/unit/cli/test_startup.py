@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
 # what a plan needs and `--help` does not: each took tens of milliseconds at start-up (python -X importtime).
-# Not pydantic: typer itself loads it to parse a command's options.
 HEAVY = ("reconciler.engine", "reconciler.manifests", "reconciler.render", "reconciler.prefect", "httpx", "yaml",
-         "jsonschema", "deepdiff", "rich")
+         "jsonschema", "deepdiff", "rich", "pydantic")
 
 
 def loaded_after(code: str) -> list[str]:
@@ -43,3 +46,40 @@ def test_the_python_api_still_offers_plan_and_report():
     from reconciler.engine.plans import Plan
     from reconciler.engine.report import Report
     assert reconciler.Plan is Plan and reconciler.Report is Report
+
+
+FIRST_READ = """
+import json, sys
+import httpx
+seen = []
+def first(self, request):
+    seen.append(sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "yaml", "jsonschema")
+                       or m.startswith("reconciler.manifests.manifest")))
+    raise httpx.ConnectError("refused", request=request)
+httpx.HTTPTransport.handle_request = first
+from reconciler.cli import main
+code = main(["plan", sys.argv[1], "--api-url", "http://127.0.0.1:9/api", "--source", "s"])
+print(json.dumps({"code": code, "first": seen[0] if seen else None}))
+"""
+
+
+def test_without_reconcile_yaml_the_plans_first_read_goes_out_before_the_models_load(tmp_path):
+    """The plan's fixed cost before it talks to the server (benchmarks/noop_plan.py): no settings file to
+    validate, so its first request leaves before pydantic, YAML, jsonschema or the manifest models load."""
+    shutil.copytree(EXAMPLES / "catfact", tmp_path / "catfact")
+    done = subprocess.run([sys.executable, "-c", FIRST_READ, str(tmp_path / "catfact")], capture_output=True,
+                          text=True, timeout=60)
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["code"] == 1, done.stderr
+    assert seen["first"] == []
+    assert "error: " in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_with_reconcile_yaml_its_error_still_comes_first(tmp_path):
+    shutil.copytree(EXAMPLES / "catfact", tmp_path / "catfact")
+    (tmp_path / "catfact" / "reconcile.yaml").write_text("max_deletes: many\n")
+    done = subprocess.run([sys.executable, "-c", FIRST_READ, str(tmp_path / "catfact")], capture_output=True,
+                          text=True, timeout=60)
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"code": 1, "first": None}     # an invalid settings file: not a single request
+    assert "reconcile.yaml:1" in done.stderr and "max_deletes" in done.stderr

@@ -18,17 +18,17 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args, error", [
-    (["plan", "--bogus"], "Error: No such option: --bogus"),
+    (["plan", "--bogus"], "Error: No such option"),
     (["bogus"], "Error: No such command 'bogus'."),
     (["apply", "--max-deletes", "many"], "Error: Invalid value for '--max-deletes'"),
-    (["--dry-run", "--bogus"], "Error: No such option: --bogus"),
+    (["--dry-run", "--bogus"], "Error: No such option"),
 ])
 def test_a_mistyped_command_or_option_is_a_usage_error(args, error):
     done = run(*args)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert lines[0].startswith("Usage: reconcile")
-    assert any(line.startswith(error) for line in lines), lines
+    assert any(line.startswith(error) and args[-1] in line for line in lines), lines
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     assert done.stdout == ""
 
@@ -64,5 +64,5 @@ def test_a_mistyped_option_is_a_usage_error_with_the_typer_prefect_2_pins():
     done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60,
                           env={"PYTHONPATH": ":".join([repo, site, ours]), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("Usage: reconcile plan") and "No such option: --bogus" in done.stderr
+    assert done.stderr.startswith("Usage: reconcile plan") and "No such option" in done.stderr and "--bogus" in done.stderr
     assert "internal error" not in done.stderr

@@ -7,7 +7,7 @@ import pytest
 
 from reconciler.engine import desired
 from reconciler.manifests import discover, manifest
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 from reconciler.errors import ManifestErrors
 
 HEAD = "name: n\nflow_name: f\n"   # lines 1-2

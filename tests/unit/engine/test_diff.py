@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from reconciler.manifests.config import IgnoreRule
+from reconciler.manifests.configmodel import IgnoreRule
 from reconciler.engine.plans import Change
 
 try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifests import config, discover
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 from reconciler.errors import ManifestError, ManifestErrors, ReconcileError
 
 K8S = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.manifests import config, discover
-from reconciler.manifests.config import Config
+from reconciler.manifests.configmodel import Config
 
 from fixture_paths import FIXTURES  # noqa: E402 - tests/ is on sys.path under pytest
 

@@ -16,11 +16,11 @@ from typing import Any, Iterable, Optional
 
 from ..errors import NotFound
 from ..manifests.blocks import BlockRef, content_hash
-from ..prefect.api import PrefectClient
+from ..prefect.api import PAGE, PrefectClient
 from . import claims as claims_mod
 from .desired import Desired
-from .reads import (INVENTORIES_QUERY, Inventory, block_ids, blocks_query, deployments_query, flow_names_for,
-                    flows_query, own_inventory_path, owned_by, owned_only, parse_inventory)
+from .reads import (INVENTORIES_QUERY, Inventory, block_reads, blocks_query, deployments_query, flow_names_for,
+                    flows_query, own_among, own_inventory_path, owned_by, owned_only, parse_inventory)
 
 LOCK_PREFIX = "reconcile-lock-"
 
@@ -98,7 +98,6 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     # those of deployments this source owns that no manifest declares any more)
     declared_f = pool.submit(_deployments, client, declared) if relevant_only and declared else None
     version_f = pool.submit(lambda: known_version or client.server_version())
-    own_f = pool.submit(_own_inventory, client, source) if source is not None else None
     inventories_f = pool.submit(_all_inventories, client)
     wanted = _named_refs(desired)
     named_f = pool.submit(_named_blocks, client, wanted) if wanted else None
@@ -107,20 +106,22 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
         "work_pools/filter", {"work_pools": {"name": {"any_": pools}}}))) if pools else None
 
     version = version_f.result()   # first: a URL that is no Prefect API is reported as such
-    own_raw = own_f.result() if own_f is not None else None
+    all_raw = inventories_f.result()
+    own_raw = _own_inventory(client, source, all_raw) if source is not None else None
     owned = owned_by(own_raw, source)
     flow_names = flow_names_for(set(declared), owned)
     # the flows: by name alongside the deployments (theirs are among them); else after, by name and id
     flows_f = pool.submit(_flows, client, flow_names, []) if relevant_only and flow_names else None
     if not relevant_only:
         raw_deployments = list(client.paged("deployments/filter", {"sort": "NAME_ASC"}))
+        first_page = raw_deployments[:PAGE]
     else:
         others = owned_only(declared, flow_names)
-        raw_deployments = (declared_f.result() if declared_f is not None else []) + (
-            _deployments(client, others) if others else [])
+        declared_raw = declared_f.result() if declared_f is not None else []
+        raw_deployments = declared_raw + (_deployments(client, others) if others else [])
+        first_page = declared_raw[:PAGE]
     blocks: dict[str, BlockDoc] = {}
-    ids = block_ids(raw_deployments)
-    blocks_f = pool.submit(_blocks_by_id, client, ids) if ids else None
+    blocks_fs = [pool.submit(_blocks_by_id, client, ids) for ids in block_reads(first_page, raw_deployments)]
 
     if flows_f is not None:
         found = flows_f.result()
@@ -136,7 +137,7 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
         if flow_name is not None:
             deployments[f"{flow_name}/{dep['name']}"] = dep
 
-    for doc in (blocks_f.result() if blocks_f is not None else []) + (named_f.result() if named_f is not None else []):
+    for doc in [d for f in blocks_fs for d in f.result()] + (named_f.result() if named_f is not None else []):
         blocks[doc.id] = doc
     named: dict[tuple[str, str], BlockDoc] = {}
     for doc in blocks.values():
@@ -145,7 +146,7 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
     unregistered = _unregistered(client, desired, blocks, named)
     work_pools = pools_f.result() if pools_f is not None else frozenset()
 
-    inventories = _by_source(inventories_f.result() + ([own_raw] if own_raw is not None else []))
+    inventories = _by_source(all_raw + ([own_raw] if own_raw is not None else []))
     # claims of earlier versions decide only where two inventories list one deployment: normally no request
     legacy = claims_mod.read(client, claims_mod.contested(inventories, {d.identity for d in desired} | owned))
     return Live(api_url=client.api_url, server_version=version, deployments=deployments, flows=flows,
@@ -154,9 +155,9 @@ def _read(client: PrefectClient, desired: list[Desired], source: Optional[str], 
 
 
 def read_inventories(client: PrefectClient, source: Optional[str] = None) -> dict[str, Inventory]:
-    """Every source's inventory (one filter), and this source's read by its name as well."""
+    """Every source's inventory (one filter), and this source's for certain (reads.own_among)."""
     raws = _all_inventories(client)
-    own = _own_inventory(client, source) if source is not None else None
+    own = _own_inventory(client, source, raws) if source is not None else None
     return _by_source(raws + ([own] if own is not None else []))
 
 
@@ -173,8 +174,11 @@ def _by_source(raws: list[dict[str, Any]]) -> dict[str, Inventory]:
     return inventories
 
 
-def _own_inventory(client: PrefectClient, source: str) -> Optional[dict[str, Any]]:
-    """This source's own inventory, read by its exact name (as well as by the filter of every inventory)."""
+def _own_inventory(client: PrefectClient, source: str, inventories: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """This source's own inventory: among every inventory when they came in one page, else read by its name."""
+    certain, own = own_among(inventories, source)
+    if certain:
+        return own
     try:
         return client.get(own_inventory_path(source))
     except NotFound:

@@ -1,13 +1,15 @@
 """A plan's predictable reads, sent while its manifests load, so the server's work and the plan's own overlap.
 
-A plan reads (engine/live) the server's version, this source's inventory, every inventory, the flows and the
-deployments of the flows its manifests and its inventory name, then the block documents those deployments point
-at.  Only the flow names come from the manifests, and each manifest says its own on one `flow_name:` line,
-which can be read without parsing the file.  So as soon as the files are found, those lines are read (about
-15 ms for 1,000 files, before any thread starts: the reads of the declared flows wait for them), and a thread
-sends the plan's reads (the declared flows' deployments at once, the short reads beside them, the flows only the
-inventory names once it has answered) and offers each answer to the client (prefect/ahead): the live read takes
-the answer of the very same request instead of sending it, waiting for it if it is still on its way.
+A plan reads (engine/live) the server's version, every inventory (this source's among them; or read by its
+name when they take more than one page), the flows and the deployments of the flows its manifests and its
+inventory name, and the block documents those deployments point at (those of the first page while the other
+pages come).  Only the flow names come from the manifests, and each manifest says its own on one `flow_name:`
+line, which can be read without parsing the file.  So as soon as the files are found, those lines are read
+(about 15 ms for 1,000 files, before any thread starts: the reads of the declared flows wait for them), and a
+thread sends the plan's reads (the declared flows' deployments at once, the short reads beside them, the flows
+only the inventory names once it has answered, the blocks once a page names them) and offers each answer to
+the client (prefect/ahead): the live read takes the answer of the very same request instead of sending it,
+waiting for it if it is still on its way.
 Meanwhile the manifests are parsed and validated, and the rest of the engine is imported.
 
 A guess that turns out wrong (a manifest whose flow name is not a plain one-line value, say) costs at most a
@@ -65,71 +67,102 @@ class ReadAhead:
 
     def _read(self) -> None:
         client = self.client
-        own_path = reads.own_inventory_path(self.source)
-        inventories_body = reads.INVENTORIES_QUERY
         declared = self.declared
         # offered before anything is sent, so that the live read never sends one of them itself meanwhile
         version = self._offer(ahead_mod.Answer(), "GET", "admin/version")
-        own = self._offer(ahead_mod.Answer(), "GET", own_path)
-        inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", inventories_body)
+        inventories = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", reads.INVENTORIES_QUERY)
         body = reads.deployments_query(declared)
         deployments = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", body) if declared else None
-        blocks: list[tuple[ahead_mod.Pages, dict[str, Any]]] = []
+        offered: list[list[str]] = []     # the ids of each block read offered
+        later: list[tuple[ahead_mod.Pages, dict[str, Any]]] = []   # block reads sent after the deployments
         # the declared flows' deployments, the longest read, from this thread at once; the rest beside them
         with ThreadPoolExecutor(3, thread_name_prefix="reconcile-readahead") as beside:
             beside.submit(_send, version, lambda: client.request("GET", "admin/version"))
-            beside.submit(self._stream, inventories, "block_documents/filter", inventories_body)
-            rest = beside.submit(self._own, own, own_path, declared)
+            rest = beside.submit(self._inventories, inventories, declared)
             if deployments is None:
                 return
 
-            def offer_blocks(raw: list[dict[str, Any]]) -> None:   # before the last page of the deployments is out
-                try:
-                    ids = reads.block_ids(raw + rest.result())
-                    if ids:
+            def offer_blocks(items: list[dict[str, Any]], page: list[dict[str, Any]]) -> None:
+                """Before a page of the deployments is published: after the first, the blocks it points at go
+                out at once; after the last, any the others add (reads.block_reads decides, for both sides)."""
+                last = len(page) < PAGE
+                if len(items) > len(page) and not last:
+                    return
+                groups = reads.block_reads(items[:PAGE], items + rest.result() if last else items)
+                for ids in groups:
+                    if ids not in offered:
+                        offered.append(ids)
                         query = reads.blocks_query(ids)
-                        blocks.append((self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", query), query))
-                except Exception:   # noqa: BLE001 - the inventory's error is the live read's to meet; or ended
-                    pass
+                        pages = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", query)
+                        if len(items) == len(page):
+                            beside.submit(self._stream, pages, "block_documents/filter", query)
+                        else:
+                            later.append((pages, query))
 
-            self._stream(deployments, "deployments/filter", body, last=offer_blocks)
-        for pages, query in blocks:
+            self._stream(deployments, "deployments/filter", body, before=offer_blocks)
+        for pages, query in later:
             self._stream(pages, "block_documents/filter", query)
 
-    def _own(self, own: ahead_mod.Answer, own_path: str, declared: list[str]) -> list[dict[str, Any]]:
-        """This source's inventory; then the flows, and the deployments of the flows only it names (returned)."""
-        client = self.client
-        try:
-            own_raw: Optional[dict[str, Any]] = client.request("GET", own_path)
-            missing: Optional[NotFound] = None
-        except NotFound as exc:
-            own_raw, missing = None, exc
-        except BaseException as exc:
-            own.publish(error=exc)
-            raise
-        if not declared:
+    def _inventories(self, inventories: ahead_mod.Pages, declared: list[str]) -> list[dict[str, Any]]:
+        """Every inventory, and this source's among them (or read by its name, reads.own_among); then the
+        flows, and the deployments of the flows only it names (returned)."""
+        held: dict[str, Any] = {}
+
+        def own_next(items: list[dict[str, Any]], page: list[dict[str, Any]]) -> None:
+            """Before the last page is published: what the live read asks for next is offered first."""
+            if len(page) < PAGE:
+                certain, own_raw = reads.own_among(items, self.source)
+                if certain:
+                    held["next"] = self._next(own_raw, declared)
+                else:
+                    held["own"] = self._offer(ahead_mod.Answer(), "GET", reads.own_inventory_path(self.source))
+
+        self._stream(inventories, "block_documents/filter", reads.INVENTORIES_QUERY, before=own_next)
+        if "own" in held:
+            own = held["own"]
+            try:
+                own_raw: Optional[dict[str, Any]] = self.client.request("GET", reads.own_inventory_path(self.source))
+                missing: Optional[NotFound] = None
+            except NotFound as exc:
+                own_raw, missing = None, exc
+            except BaseException as exc:
+                own.publish(error=exc)
+                raise
+            held["next"] = self._next(own_raw, declared)   # offered before the inventory's answer is published
             own.publish(own_raw, missing)
+        if held.get("next") is None:
             return []
-        names = reads.flow_names_for(set(declared), reads.owned_by(own_raw, self.source))
-        others = reads.owned_only(declared, names)
-        # offered before the inventory's answer is published: the live read asks for them next
-        flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
-        more = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(others)) \
-            if others else None
-        own.publish(own_raw, missing)
+        flows, names, more, others = held["next"]
         self._stream(flows, "flows/filter", reads.flows_query(names, []))
         return self._stream(more, "deployments/filter", reads.deployments_query(others)) if more is not None else []
 
+    def _next(self, own_raw: Optional[dict[str, Any]], declared: list[str]) -> Optional[tuple]:
+        """Offer the reads the live read makes once it knows this source's inventory: the flows, and the
+        deployments of the flows only the inventory names.  None without declared flows (nothing to foresee)."""
+        if not declared:
+            return None
+        names = reads.flow_names_for(set(declared), reads.owned_by(own_raw, self.source))
+        others = reads.owned_only(declared, names)
+        flows = self._offer(ahead_mod.Pages(), "PAGED", "flows/filter", reads.flows_query(names, []))
+        more = self._offer(ahead_mod.Pages(), "PAGED", "deployments/filter", reads.deployments_query(others)) \
+            if others else None
+        return flows, names, more, others
+
     def _stream(self, pages: ahead_mod.Pages, path: str, body: dict[str, Any],
-                last: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> list[dict[str, Any]]:
-        """Send a paged read, publishing each page as it comes.  `last(items)` runs before the last page is
-        published.  Stops (withdrawn) once nobody will take it; a stream once taken is always ended."""
+                before: Optional[Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]] = None
+                ) -> list[dict[str, Any]]:
+        """Send a paged read, publishing each page as it comes.  `before(items, page)` runs before each page is
+        published (it offers what the live read asks for next; if it fails, the live read sends that itself).
+        Stops (withdrawn) once nobody will take it; a stream once taken is always ended."""
         items: list[dict[str, Any]] = []
         try:
             for page in self.client.pages(path, body):
                 items.extend(page)
-                if len(page) < PAGE and last is not None:
-                    last(items)
+                if before is not None:
+                    try:
+                        before(items, page)
+                    except Exception:   # noqa: BLE001 - an error of the inventory's is the live read's to meet; or ended
+                        pass
                 pages.put(page)
                 if len(page) == PAGE and not self.ahead.wanted("PAGED", path, pages):
                     raise ahead_mod.Withdrawn()

@@ -3,12 +3,15 @@ and how the answers they depend on (a source's inventory) are read.
 
 Built in one place so that both send the very same request: prefect/ahead hands an answer read ahead only
 to an identical request.  Light on imports: the readahead starts before the rest of the engine is loaded.
+Where an answer decides the next request (a first page, whether a read took one page), both decide by the
+same function here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..prefect.api import PAGE
 from .source import doc_slug
 
 INVENTORY_PREFIX = "reconcile-inventory-"
@@ -21,7 +24,21 @@ INVENTORIES_QUERY = {"block_documents": {"name": {"like_": INVENTORY_PREFIX + "%
 
 
 def own_inventory_path(source: str) -> str:
-    return f"block_types/slug/json/block_documents/name/{INVENTORY_PREFIX}{doc_slug(source)}"
+    return f"block_types/slug/json/block_documents/name/{own_inventory_name(source)}"
+
+
+def own_inventory_name(source: str) -> str:
+    return f"{INVENTORY_PREFIX}{doc_slug(source)}"
+
+
+def own_among(inventories: list[dict[str, Any]], source: str) -> tuple[bool, Optional[dict[str, Any]]]:
+    """This source's inventory, from the filter of every inventory when that answered in one page (one answer:
+    nothing can be skipped), as (True, it or None); else (False, None): read it by its exact name, since offset
+    paging over a set that changes between pages can skip one."""
+    if len(inventories) >= PAGE:
+        return False, None
+    name = own_inventory_name(source)
+    return True, next((raw for raw in inventories if raw.get("name") == name), None)
 
 
 def deployments_query(flow_names: list[str]) -> dict[str, Any]:
@@ -41,6 +58,15 @@ def block_ids(raw_deployments: list[dict[str, Any]]) -> list[str]:
     """The block documents the deployments point at."""
     return sorted({i for d in raw_deployments for i in (d.get("infrastructure_document_id"),
                                                           d.get("storage_document_id")) if i})
+
+
+def block_reads(first_page: list[dict[str, Any]], deployments: list[dict[str, Any]]) -> list[list[str]]:
+    """The block documents to read, as the ids of each read: those the first page of deployments points at
+    (usually all of them: they go out while the other pages come), then any the rest add."""
+    first = block_ids(first_page)
+    seen = set(first)
+    rest = [i for i in block_ids(deployments) if i not in seen]
+    return [ids for ids in (first, rest) if ids]
 
 
 def blocks_query(ids: list[str]) -> dict[str, Any]:

@@ -51,15 +51,22 @@ def test_the_python_api_still_offers_plan_and_report():
 FIRST_READ = """
 import json, sys
 import httpx
+from reconciler.engine import readahead
 seen = []
-def first(self, request):
+started = readahead.ReadAhead.__init__
+def starting(self, *args):    # the reads are handed to their thread here; the main thread goes on loading
     seen.append(sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "yaml", "jsonschema")
                        or m.startswith("reconciler.manifests.manifest")))
+    started(self, *args)
+readahead.ReadAhead.__init__ = starting
+sent = []
+def refused(self, request):
+    sent.append(request.url.path)
     raise httpx.ConnectError("refused", request=request)
-httpx.HTTPTransport.handle_request = first
+httpx.HTTPTransport.handle_request = refused
 from reconciler.cli import main
 code = main(["plan", sys.argv[1], "--api-url", "http://127.0.0.1:9/api", "--source", "s"])
-print(json.dumps({"code": code, "first": seen[0] if seen else None}))
+print(json.dumps({"code": code, "first": seen[0] if seen else None, "sent": len(sent)}))
 """
 
 
@@ -71,7 +78,7 @@ def test_without_reconcile_yaml_the_plans_first_read_goes_out_before_the_models_
                           text=True, timeout=60)
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["code"] == 1, done.stderr
-    assert seen["first"] == []
+    assert seen["first"] == [] and seen["sent"] >= 1
     assert "error: " in done.stderr and "127.0.0.1:9" in done.stderr
 
 
@@ -81,5 +88,5 @@ def test_with_reconcile_yaml_its_error_still_comes_first(tmp_path):
     done = subprocess.run([sys.executable, "-c", FIRST_READ, str(tmp_path / "catfact")], capture_output=True,
                           text=True, timeout=60)
     seen = json.loads(done.stdout.splitlines()[-1])
-    assert seen == {"code": 1, "first": None}     # an invalid settings file: not a single request
+    assert seen == {"code": 1, "first": None, "sent": 0}     # an invalid settings file: not a single request
     assert "reconcile.yaml:1" in done.stderr and "max_deletes" in done.stderr

@@ -170,3 +170,62 @@ def test_a_finished_read_ahead_hands_out_nothing() -> None:
 ])
 def test_the_flow_name_guess(line: bytes, guess) -> None:
     assert discover.flow_name_guess(b"name: x\n" + line) == guess
+
+
+def _inventory_reads(fake: FakePrefect) -> tuple[int, int]:
+    """(filters of every inventory, reads of one inventory by its name)."""
+    by_name = [c for c in fake.requests if c.method == "GET" and "/block_documents/name/reconcile-inventory-" in c.path]
+    every = [c for c in fake.calls("POST", "/block_documents/filter") if "like_" in json.dumps(c.body)]
+    return len(every), len(by_name)
+
+
+def test_this_sources_inventory_comes_from_the_one_page_of_every_inventory(applied) -> None:
+    fake, root = applied
+    with fake.client() as client:
+        plan = run.make_plan(root, _options(), client)
+    assert not run.needs_apply(plan)
+    assert _inventory_reads(fake) == (1, 0)
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_with_200_inventories_or_more_it_is_read_by_its_name(applied, ahead, monkeypatch) -> None:
+    """Offset paging over inventories that change between pages could skip one: read it by name then."""
+    fake, root = applied
+    for i in range(200):
+        fake.set_inventory(f"another source {i:03d}", [])
+    if not ahead:
+        monkeypatch.setattr(readahead, "ReadAhead", lambda *args: type("Off", (), {"stop": lambda self: None})())
+    (root / "d0004-deployment.yaml").unlink()
+    fake.requests.clear()
+    with fake.client() as client:
+        plan = run.make_plan(root, _options(), client)
+    assert [a.identity for a in plan.actions if a.action == "delete"] == ["flow 4/d0004"]   # still owned
+    assert _inventory_reads(fake) == (2, 1)     # two pages of every inventory, then this one by name
+    sent = _requests(fake)
+    assert len(sent) == len(set(sent)), [r for r in sent if sent.count(r) > 1]
+
+
+def test_the_blocks_of_the_first_page_are_read_apart_from_those_later_pages_add(tmp_path: Path) -> None:
+    """What the first page of deployments points at is read while the other pages come; the last pages'
+    other blocks in one more read.  Either way each read goes out once, and the plan is the same."""
+    fake = FakePrefect()
+    other = {**manifest("x")["infrastructure"], "env": {"TEAM": "late"}}
+    docs = [manifest(f"d{i:04d}", flow=f"flow {i % 7}", **({"infrastructure": other} if i >= 400 else {}))
+            for i in range(COUNT)]
+    root = write_manifests(tmp_path, docs) / "deployments"
+    with fake.client() as client:
+        assert not run.apply_path(root, _options(), client).failures
+    fake.requests.clear()
+    with fake.client() as client:
+        plan = run.make_plan(root, _options(), client)
+    assert not run.needs_apply(plan)
+    reads = [c.body["block_documents"]["id"]["any_"] for c in fake.calls("POST", "/block_documents/filter")
+             if "id" in (c.body.get("block_documents") or {})]
+    first = {d["infrastructure_document_id"] for d in fake.deployments.values() if d["name"] < "d0200"}
+    assert [set(ids) for ids in reads] in ([first, _all_blocks(fake) - first], [_all_blocks(fake) - first, first])
+    sent = _requests(fake)
+    assert len(sent) == len(set(sent)), [r for r in sent if sent.count(r) > 1]
+
+
+def _all_blocks(fake: FakePrefect) -> set[str]:
+    return {d["infrastructure_document_id"] for d in fake.deployments.values()}

@@ -15,8 +15,9 @@ to do fills the cache, as a user's earlier plan would; `--cold` turns the cache 
 The deployments it made are deleted at the end.
 
 The server: RECONCILE_BENCH_API_URL (e.g. http://127.0.0.1:4200/api), else one started from
-.venvs/prefect-2.20 by tests/prefect_server.py for this run, with its scheduler off (scheduling the runs of
-the deployments just applied is server work that comes and goes, in neither the plan nor the baseline).  `--latency MS` puts a proxy in front of it
+.venvs/prefect-2.20 by tests/prefect_server.py for this run, with its background services off (scheduling and
+marking the runs of the deployments just applied is server work that comes and goes, in neither the plan nor
+the baseline).  `--latency MS` puts a proxy in front of it
 that holds each request MS milliseconds (both the plan and the baseline go through it): a server across
 a network, where the reads a plan sends together overlap their round trips.
 
@@ -152,10 +153,14 @@ def server() -> Iterator[str]:
     import prefect_server   # the tests' own helper: a throwaway Prefect 2.20 server from .venvs/prefect-2.20
 
     with tempfile.TemporaryDirectory() as home:
-        # without its scheduler: its loop over the newly applied deployments (100 runs each) would come and go
-        # during the timings, as much as doubling a read of 1,000 deployments; the plan reads no flow run
+        # without its background services: their loops over the newly applied deployments and their runs (the
+        # scheduler, late runs, notifications, events) would come and go during the timings, as much as doubling
+        # a read of 1,000 deployments; neither the plan nor the baseline reads a flow run or an event
+        quiet = {f"PREFECT_API_SERVICES_{name}_ENABLED": "false" for name in (
+            "SCHEDULER", "LATE_RUNS", "FLOW_RUN_NOTIFICATIONS", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP",
+            "FOREMAN", "EVENT_PERSISTER", "TRIGGERS", "EVENT_LOGGER")}
         handle = prefect_server.start_server_on_free_port(HERE.parent / ".venvs" / "prefect-2.20", Path(home),
-                                                          settings={"PREFECT_API_SERVICES_SCHEDULER_ENABLED": "false"})
+                                                          settings=quiet)
         try:
             yield handle.url
         finally:

@@ -82,8 +82,10 @@ def _creation(fields: dict[str, Any]) -> tuple[Change, ...]:
 
 
 def _effective(wanted: dict[str, Any], have: dict[str, Any], ignored: list[str]) -> dict[str, Any]:
-    """The desired fields with every ignored path set to what the server has."""
-    out = copy.deepcopy(wanted)
+    """The desired fields with every ignored path set to what the server has.  A new dict: the dicts on an
+    ignored path are copied before they change, the rest is shared with `wanted` (copying all of it took a
+    plan of 1,000 deployments tens of milliseconds, after its last read)."""
+    out = dict(wanted)
     for key in SERVER_CHOOSES_WHEN_NULL:
         if out.get(key) is None:
             out[key] = have.get(key)
@@ -103,6 +105,7 @@ def _overlay(target: dict[str, Any], source: dict[str, Any], keys: list[str]) ->
     for key in keys[:-1]:
         if not isinstance(target.get(key), dict):
             return
+        target[key] = dict(target[key])     # a copy: the desired value it came from is left as it is
         target = target[key]
         source = source.get(key) if isinstance(source, dict) else None
         source = source if isinstance(source, dict) else {}

@@ -335,3 +335,15 @@ def test_same_name_under_another_flow_is_another_deployment():
     plan = pf.make_plan(fake, [pf.manifest("hourly")]).plan
     assert sorted((a.identity, a.action) for a in plan.actions) == [
         ("Cat Facts/hourly", "create"), ("Weather/hourly", "delete")]
+
+
+def test_an_ignored_path_leaves_the_manifests_own_values_as_they_are():
+    """The server's value stands in for an ignored key only inside the comparison: the desired fields apply
+    sends, and the plan's create lines, keep what the manifest says."""
+    case = Case("x", manifest=dict(parameters={"url": "https://new", "kwargs": {"a": 1, "b": 2}}),
+                server=dict(parameters={"url": "https://old", "kwargs": {"a": 1, "b": 9}}),
+                ignore=["parameters.kwargs.b", "description"])
+    _, _, plan = plan_case(case)
+    [action] = plan.actions
+    assert [c.field for c in action.changes] == ["parameters.url"]
+    assert action.desired.fields["parameters"] == {"url": "https://new", "kwargs": {"a": 1, "b": 2}}

@@ -8,8 +8,8 @@ For each database it starts a Prefect 2.20 server of its own (from
   retried after a short jittered sleep, as any client must);
 - reconcile: `reconciler.apply()` of N new manifests with --parallelism 4 (the
   ceiling; the write limiter picks the writer count).
-The runs take turns, in the opposite order each round (--rounds, default 2), and the best run of each
-kind counts.  It prints seconds, deployments/s, refused requests (503/429) and the
+The runs take turns, in the opposite order each round (--rounds, default 2), each run's deployments are
+deleted after it (every run meets the same database), and the best run of each kind counts.  It prints seconds, deployments/s, refused requests (503/429) and the
 "database is locked" tracebacks the server logged during each run, and the
 ratios best-raw-seconds / reconcile-seconds, for apply's create phase (what the
 write limiter drives; ≥ 1.0 means as fast as the best raw loop) and for the
@@ -122,8 +122,15 @@ def raw_loop(url: str, count: int, writers: int, template: dict) -> tuple[float,
     with cf.ThreadPoolExecutor(writers) as pool:
         list(pool.map(create, range(count)))
     seconds = time.perf_counter() - started
+    remove_flow(http, flow_id)
     http.close()
     return seconds, refused
+
+
+def remove_flow(http: httpx.Client, flow_id: str) -> None:
+    """Delete a run's flow, and with it its deployments: every run starts from the same database (a table that
+    grew by 1,000 rows a run slowed the later runs, whichever kind they were)."""
+    http.delete(f"flows/{flow_id}").raise_for_status()
 
 
 def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
@@ -174,6 +181,8 @@ def reconcile_apply(url: str, count: int, parallelism: int, tmp: Path) -> dict:
     if report.exit_code != 0:
         raise RuntimeError(f"apply failed: {[r.message for r in report.results if r.status == 'failed'][:3]}")
     seen["create_seconds"] = seen["last"] - seen["first"]
+    with httpx.Client(base_url=url + "/", timeout=60) as http:
+        remove_flow(http, seen["body"]["flow_id"])
     return seen
 
 
@@ -192,8 +201,8 @@ def bench(name: str, database_url: Optional[str], args: argparse.Namespace, tmp:
         seen: dict = {}
         kinds: list = [1, 2, 4, "apply"]
         for round_ in range(args.rounds):
-            # taking turns, in the opposite order each round: every run creates 1,000 more rows, and the
-            # machine's load comes and goes; neither should favour the raw loops or the apply
+            # taking turns, in the opposite order each round: the machine's load comes and goes, and neither
+            # should favour the raw loops or the apply (each run's deployments are deleted after it)
             for kind in (kinds if round_ % 2 == 0 else kinds[::-1]):
                 before = locked_in_log(handle.log_path)
                 if kind == "apply":

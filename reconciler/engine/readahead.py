@@ -85,19 +85,19 @@ class ReadAhead:
             def offer_blocks(items: list[dict[str, Any]], page: list[dict[str, Any]]) -> None:
                 """Before a page of the deployments is published: after the first, the blocks it points at go
                 out at once; after the last, any the others add (reads.block_reads decides, for both sides)."""
-                last = len(page) < PAGE
-                if len(items) > len(page) and not last:
+                first, last = len(items) == len(page), len(page) < PAGE
+                if not (first or last):
                     return
-                groups = reads.block_reads(items[:PAGE], items + rest.result() if last else items)
-                for ids in groups:
-                    if ids not in offered:
-                        offered.append(ids)
-                        query = reads.blocks_query(ids)
-                        pages = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", query)
-                        if len(items) == len(page):
-                            beside.submit(self._stream, pages, "block_documents/filter", query)
-                        else:
-                            later.append((pages, query))
+                for ids in reads.block_reads(items[:PAGE], items + rest.result() if last else items):
+                    if ids in offered:
+                        continue
+                    offered.append(ids)
+                    query = reads.blocks_query(ids)
+                    pages = self._offer(ahead_mod.Pages(), "PAGED", "block_documents/filter", query)
+                    if first:   # beside the pages still to come
+                        beside.submit(self._stream, pages, "block_documents/filter", query)
+                    else:
+                        later.append((pages, query))
 
             self._stream(deployments, "deployments/filter", body, before=offer_blocks)
         for pages, query in later:

@@ -63,22 +63,23 @@ Found = Callable[[list[Path], Optional[str], str], None]    # the files, reconci
 def prepare(path: Path, options: Options, on_found: Optional[Found] = None) -> Prepared:
     """Load and validate everything on disk (no network).  `on_found(files, api_url, source)` is told the
     manifest files before they are parsed (make_plan starts its readahead there): without a reconcile.yaml,
-    even before the settings' models are built (config.Where, the defaults)."""
+    even before the settings' models are built (config.NO_SETTINGS)."""
     root = Path(path)
     if not root.exists():
         raise ReconcileError(f"{path}: no such file or directory")
     home = root if root.is_dir() else source_home(root)
-    early = config_mod.where(home) if on_found is not None else None
     paths: Optional[list[Path]] = None
-    if on_found is not None and early is not None:
-        paths = discover.find(root, early)
-        on_found(paths, early.api_url, options.source or default_name(home))
+    source: Optional[str] = None
+    if on_found is not None and config_mod.settings_file(home) is None:
+        paths = discover.find(root, config_mod.NO_SETTINGS)
+        source = options.source or default_name(home)
+        on_found(paths, None, source)
     loaded_config = config_mod.load(home)
-    if early is not None and loaded_config.file is not None:   # what the reads went out on no longer holds
+    if paths is not None and loaded_config.file is not None:   # what the reads went out on no longer holds
         raise ReconcileError(f"{config_mod.display_path(loaded_config.file)}: appeared while the run started; "
                              "run it again")
     cfg = loaded_config.config
-    source = options.source or cfg.source or default_name(home)
+    source = source or options.source or cfg.source or default_name(home)
     found = (lambda found_paths: on_found(found_paths, cfg.api_url, source)) \
         if on_found is not None and paths is None else None
     loaded = discover.load_all(root, cfg, strict=False, on_found=found, paths=paths)

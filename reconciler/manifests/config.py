@@ -24,21 +24,18 @@ class LoadedConfig:
 
 
 @dataclass(frozen=True)
-class Where:
-    """What finding the manifests and the server takes from reconcile.yaml, when there is none: a plan's first
-    reads go out on it while the settings' models are still being built (engine/run)."""
-    source: Optional[str] = None
-    api_url: Optional[str] = None
+class Defaults:
+    """The patterns finding the manifests takes (discover.Patterns) where there is no reconcile.yaml: a plan
+    finds its files, and sends its first reads, before the settings' models are built (engine/run)."""
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
 
-def where(root: Path) -> Optional[Where]:
-    """The defaults, when root has no reconcile.yaml; None when it has one (load() reads it)."""
-    return Where() if _settings_file(root) is None else None
+NO_SETTINGS = Defaults()
 
 
-def _settings_file(root: Path) -> Optional[Path]:
+def settings_file(root: Path) -> Optional[Path]:
+    """root's reconcile.yaml, if it has one."""
     path = root / FILENAME if root.is_dir() else None
     return path if path is not None and (path.is_file() or path.is_symlink()) else None
 
@@ -48,7 +45,7 @@ def load(root: Path) -> LoadedConfig:
 
     from . import yamlpos
     from .configmodel import Config
-    path = _settings_file(root)
+    path = settings_file(root)
     if path is None:
         return LoadedConfig(Config(), None)
     display = display_path(path)

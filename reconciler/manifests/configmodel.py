@@ -1,7 +1,7 @@
 """`reconcile.yaml`'s settings as pydantic models: what manifests/config validates the file against.
 
 Built only when a reconcile.yaml is loaded (or a command asks for its defaults): a plan's first reads go out
-before these models are, see config.Where.
+before these models are, see config.NO_SETTINGS.
 """
 from __future__ import annotations
 

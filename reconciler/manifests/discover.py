@@ -41,7 +41,7 @@ class Loaded:
 
 
 class Patterns(Protocol):
-    """What finding the manifests takes from reconcile.yaml (its Config, or config.Where before it is validated)."""
+    """What finding the manifests takes from reconcile.yaml (its Config, or config.NO_SETTINGS without one)."""
     include: Sequence[str]
     exclude: Sequence[str]
 

@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import Iterator, Optional
 
 PREFECT_VERSION = "2.20.27"   # the default: the line the reconciler has always targeted
 # The servers the tests run, by the suffix of their venv's name (.venvs/prefect-<line>).

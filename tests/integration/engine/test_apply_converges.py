@@ -79,7 +79,7 @@ def test_second_apply_makes_zero_writes_and_leaves_every_deployment_untouched(se
         pytest.param("parameters", {"parameters": {"n": 5, "label": "x"}}, {"n": 5, "label": "x"}, id="parameter"),
         pytest.param("description", {"description": "now described"}, "now described", id="description"),
         pytest.param("tags", {"tags": ["it", "extra"]}, ["extra", "it"], id="tags"),
-        pytest.param("work_queue_name", {"work_queue_name": f"it-other-queue"}, "it-other-queue", id="work-queue"),
+        pytest.param("work_queue_name", {"work_queue_name": "it-other-queue"}, "it-other-queue", id="work-queue"),
     ],
 )
 def test_editing_one_field_patches_only_that_field(server_api_url, server_line, server, tmp_path, unique, field, change,

@@ -11,7 +11,6 @@ import re
 import subprocess
 
 import pytest
-import yaml
 
 from integration.helpers import REAL_WORLD, Server, ensure_fixture_objects, reconcile, set_flow_name
 from reconciler.engine import desired

@@ -6,11 +6,10 @@ conflict, reported and not touched.
 """
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
-from integration.helpers import Server, edited, manifest, reconcile, schedule_ids, write_manifest
+from integration.helpers import Server, manifest, reconcile, schedule_ids, write_manifest
 
 
 @pytest.fixture

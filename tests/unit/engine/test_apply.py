@@ -7,7 +7,6 @@ all noop: apply converges).
 from __future__ import annotations
 
 import copy
-import re
 
 import pytest
 

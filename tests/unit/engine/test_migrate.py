@@ -1,7 +1,6 @@
 """`reconcile migrate`: Prefect 2 manifests → one Prefect 3 prefect.yaml, as a user reads and deploys it."""
 from __future__ import annotations
 
-import copy
 import re
 import shutil
 import subprocess

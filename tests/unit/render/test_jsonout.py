@@ -5,7 +5,6 @@ import datetime as dt
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 

@@ -183,6 +183,13 @@ def prefect_env(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return prefect_api_url
 
 
+@pytest.fixture(autouse=True)
+def _fresh_write_limits() -> None:
+    """Every test's applies find their writer count afresh: none inherits what an earlier test's server said."""
+    from reconciler.engine import limiter
+    limiter.forget()
+
+
 @pytest.fixture
 def unique() -> str:
     """Short random suffix for flow, deployment and source names (shared server)."""

@@ -47,12 +47,25 @@ Not caught: a writer that costs less than 1 - FALL, and one that costs more but
 is added, and checked, while the machine's load changes by as much.  Both keep
 writers that cost some throughput, never a 503 storm; the unit tests model
 both kinds of noise.
+
+A process that applies again and again to one server (`serve`, `watch`) does
+not find the limit again each time: an apply that learned something (the server
+refused a writer more, or the limit moved) leaves what it settled at, by API
+URL, and the next apply to that URL within REMEMBER seconds starts there.  A
+limit the server refused one writer more than is not probed again (no 503, no
+traceback in the server's log, on every apply against a SQLite-backed server);
+one that only reached the ceiling probes on if the ceiling was raised; one that
+stopped short of it grows on from there.  A busy answer still halves it.  After
+REMEMBER the server behind the URL may have changed (restarted on another
+database): the next apply starts again from one.  Kept in memory only: a
+one-shot `reconcile apply` starts from one, as a CI runner would anyway.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 FALL = 0.90          # a new writer stays unless throughput fell below 90 % of the rate with one writer fewer
@@ -63,16 +76,59 @@ HOLD = 8             # windows to stay at a limit after a writer was given back,
 STAY = 2             # windows at each limit before the next step
 CONFIRM = 4          # windows at the ceiling that must not show a fall before the limit settles there
 MAX_HOLD = 64        # the hold doubles each time the same step falls again, up to this
+REMEMBER = 6 * 3600  # seconds a settled limit is remembered for the next apply to the same server
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Where an apply's limiter ended: the next apply to the same server starts there."""
+    limit: int
+    refused: bool       # the server refused one writer more (503/429): do not probe past `limit`
+
+
+_remembered: dict[str, tuple[float, Settled]] = {}
+_remembered_lock = threading.Lock()
+
+
+def recall(server: str, *, clock: Callable[[], float] = time.monotonic) -> Optional[Settled]:
+    """What the last apply to this server settled at, if it was recently."""
+    with _remembered_lock:
+        entry = _remembered.get(server)
+    if entry is None or clock() - entry[0] > REMEMBER:
+        return None
+    return entry[1]
+
+
+def remember(server: str, limiter: "WriteLimiter", *, clock: Callable[[], float] = time.monotonic) -> None:
+    """Keep where this apply's limiter ended, if it learned anything: the limit moved, or the server refused.
+
+    An apply that did neither (too few writes, or one that started from a remembered limit and stayed) leaves
+    what is remembered, and when it was learned, as it is: the memory still runs out REMEMBER seconds after
+    the server last told something.
+    """
+    if len(limiter.history) == 1 and not limiter.busy:
+        return
+    with _remembered_lock:
+        _remembered[server] = (clock(), limiter.settled())
+
+
+def forget() -> None:
+    """Drop every remembered limit (a benchmark's cold start, a test's clean slate)."""
+    with _remembered_lock:
+        _remembered.clear()
 
 
 class WriteLimiter:
-    def __init__(self, ceiling: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ceiling: int, *, start: Optional[Settled] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = max(1, ceiling)
-        self.limit = 1
-        self.peak = 1               # the highest limit reached, for reports and benchmarks
+        self.limit = min(self.ceiling, start.limit) if start else 1
+        self.peak = self.limit      # the highest limit reached, for reports and benchmarks
         self.busy = 0               # 503/429 answers seen
-        self.growing = self.ceiling > 1   # False once the server said it is busy, or settled at the ceiling
-        self.history = [1]          # every limit taken, in order (each a change)
+        # the server refused one writer more than `limit` (in this apply, or the remembered one)
+        self.refused = bool(start and start.refused and self.limit == start.limit)
+        self.growing = self.ceiling > self.limit and not self.refused   # False once busy, or settled at the ceiling
+        self.history = [self.limit]  # every limit taken, in order (each a change)
         self.done_at: dict[int, int] = {}   # actions completed, by the limit in force when each completed
         self.windows: list[tuple[int, int, float]] = []   # (limit, actions, seconds) of every full window
         self._clock = clock
@@ -90,6 +146,9 @@ class WriteLimiter:
         self._suspect: Optional[float] = None     # after a fall: the rate seen with the writer just given back
         self._hold = 0              # windows left before probing again
         self._falls: dict[int, int] = {}          # limit → times the step from it to one more fell
+
+    def settled(self) -> Settled:
+        return Settled(self.limit, self.refused)
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -118,6 +177,7 @@ class WriteLimiter:
             self._epoch += 1
             self._set(self.limit // 2)
             self.growing = False    # the server said how many writers it takes: no more probing this run
+            self.refused = True
             self._new_window()
 
     def _completed(self) -> None:

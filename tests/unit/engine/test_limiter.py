@@ -15,6 +15,7 @@ import random
 import pytest
 
 from reconciler.engine.applier import Applier
+from reconciler.engine import limiter as limiter_mod
 from reconciler.engine.limiter import WriteLimiter
 from reconciler.engine.report import OK
 from reconciler.prefect.v2 import adapter_for
@@ -189,3 +190,54 @@ def test_a_429_or_503_from_the_transport_reaches_the_limiter():
         report = applier.run(planned.plan)
         assert [r.status for r in report.results] == [OK]
         assert applier.limiter.busy == 1, status
+
+
+def test_a_limit_the_server_refused_one_writer_more_than_is_where_the_next_apply_starts_and_stays():
+    clock = Clock()
+    first = WriteLimiter(8, clock=clock)
+    run_actions(first, clock, 400, lambda width: 1.0)
+    with first.slot():
+        first.on_busy()                 # refused at 8: 4 it is
+    limiter_mod.remember("http://server/api", first, clock=clock)
+    assert limiter_mod.recall("http://other/api", clock=clock) is None
+    again = WriteLimiter(8, start=limiter_mod.recall("http://server/api", clock=clock), clock=clock)
+    assert again.limit == 4 and not again.growing
+    run_actions(again, clock, 200, lambda width: 1.0)
+    assert again.history == [4]         # not probed again: no 503, no traceback in the server's log
+    with again.slot():
+        again.on_busy()                 # but a busy answer still halves it
+    assert again.limit == 2
+
+
+def test_a_remembered_ceiling_grows_on_only_when_the_ceiling_is_raised():
+    clock = Clock()
+    first = WriteLimiter(4, clock=clock)
+    run_actions(first, clock, 200, lambda width: 1.0)
+    assert first.history == [1, 2, 3, 4]
+    limiter_mod.remember("http://server/api", first, clock=clock)
+    start = limiter_mod.recall("http://server/api", clock=clock)
+    same = WriteLimiter(4, start=start, clock=clock)
+    assert same.limit == 4 and not same.growing
+    raised = WriteLimiter(6, start=start, clock=clock)
+    run_actions(raised, clock, 400, lambda width: 1.0)
+    assert raised.history == [4, 5, 6]
+    lowered = WriteLimiter(2, start=start, clock=clock)
+    assert lowered.limit == 2 and not lowered.growing
+
+
+def test_the_memory_runs_out_after_the_server_last_said_something():
+    clock = Clock()
+    first = WriteLimiter(4, clock=clock)
+    run_actions(first, clock, 200, lambda width: 1.0)
+    limiter_mod.remember("http://server/api", first, clock=clock)
+    clock.now += limiter_mod.REMEMBER - 10
+    quiet = WriteLimiter(4, start=limiter_mod.recall("http://server/api", clock=clock), clock=clock)
+    run_actions(quiet, clock, 5, lambda width: 1.0)     # started there, learned nothing new
+    limiter_mod.remember("http://server/api", quiet, clock=clock)
+    clock.now += 20
+    assert limiter_mod.recall("http://server/api", clock=clock) is None   # the server may have changed: from one
+    assert WriteLimiter(4, start=None).limit == 1
+    small = WriteLimiter(4, clock=clock)
+    run_actions(small, clock, 3, lambda width: 1.0)     # too few writes to move the limit: nothing to remember
+    limiter_mod.remember("http://server/api", small, clock=clock)
+    assert limiter_mod.recall("http://server/api", clock=clock) is None

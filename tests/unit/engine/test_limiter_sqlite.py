@@ -17,7 +17,7 @@ from typing import Iterator, Optional
 import httpx
 
 from reconciler.engine.applier import Applier
-from reconciler.engine.limiter import WriteLimiter
+from reconciler.engine.limiter import Settled, WriteLimiter
 from reconciler.engine.report import OK
 from reconciler.prefect import transport
 from reconciler.prefect.v2 import adapter_for
@@ -105,8 +105,8 @@ class VirtualTime:
 class SimulatedLimiter(WriteLimiter):
     """The limiter itself, on virtual time, telling it who holds a slot."""
 
-    def __init__(self, ceiling: int, virtual: VirtualTime) -> None:
-        super().__init__(ceiling, clock=virtual.clock)
+    def __init__(self, ceiling: int, virtual: VirtualTime, start: Optional[Settled] = None) -> None:
+        super().__init__(ceiling, start=start, clock=virtual.clock)
         self.time = virtual
         virtual.limiter = self
 
@@ -168,7 +168,8 @@ def apply_through_gate(writers: int, adaptive: bool, monkeypatch, seed: int = SE
     client.retry.sleep = virtual.sleep     # the backoff, in the same virtual seconds as the gate's hold
     monkeypatch.setattr(transport, "random", random.Random(seed))   # and its jitter, the same on every run
     applier = Applier(client, planned.live, adapter_for(planned.live.server_version), parallelism=writers)
-    applier.limiter = SimulatedLimiter(writers, virtual)
+    # on virtual time, from where the applier's own limiter starts (what an earlier apply to this URL left)
+    applier.limiter = SimulatedLimiter(writers, virtual, start=applier.limiter.settled())
     if not adaptive:                    # what apply did before: every writer at once from the start
         applier.limiter.limit, applier.limiter.growing = writers, False
         applier.limiter.on_busy = lambda: None
@@ -187,3 +188,12 @@ def test_against_a_one_writer_server_apply_settles_on_one_writer_and_few_refusal
         refused.append(gate.refused)
     print(f"refused: {sorted(refused)} adaptive, {fixed.refused} with 8 fixed writers")
     assert max(refused) <= 10 and max(refused) * 4 <= fixed.refused, (refused, fixed.refused)
+
+
+def test_a_second_apply_to_the_same_server_in_one_process_is_not_refused_at_all(monkeypatch):
+    """`serve` and `watch` apply again and again in one process: only the first apply probes a second writer."""
+    first, applier = apply_through_gate(8, adaptive=True, monkeypatch=monkeypatch)
+    assert first.refused > 0 and applier.limiter.history == [1, 2, 1]
+    for seed in (2, 3):
+        again, applier = apply_through_gate(8, adaptive=True, monkeypatch=monkeypatch, seed=seed)
+        assert again.refused == 0 and applier.limiter.history == [1], applier.limiter.history

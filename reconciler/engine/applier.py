@@ -70,12 +70,13 @@ class Applier:
         self._ensure_flows([a for a in work if a.action == "create"])
         retry = self.client.retry
         retry.on_busy, told_before = self.limiter.on_busy, retry.on_busy
+        retry.write_gate, gate_before = self.limiter.turn, retry.write_gate   # the lease's renewals take turns too
         try:
             with cf.ThreadPoolExecutor(self.parallelism) as pool:
                 for result in pool.map(self._limited, work):
                     self._record(report, result)
         finally:
-            retry.on_busy = told_before
+            retry.on_busy, retry.write_gate = told_before, gate_before
             limiter_memory.remember(self.client.api_url, self.limiter)   # the next apply to this server starts there
         for action in plan.deletes:  # deletes last, one at a time (the inventory lets them go after)
             self._record(report, self._guarded(action))

@@ -77,6 +77,7 @@ STAY = 2             # windows at each limit before the next step
 CONFIRM = 4          # windows at the ceiling that must not show a fall before the limit settles there
 MAX_HOLD = 64        # the hold doubles each time the same step falls again, up to this
 REMEMBER = 6 * 3600  # seconds a settled limit is remembered for the next apply to the same server
+TURN_WAIT = 5.0      # seconds a write from outside the actions waits for a slot, at most (see turn)
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,9 @@ class WriteLimiter:
         self.windows: list[tuple[int, int, float]] = []   # (limit, actions, seconds) of every full window
         self._clock = clock
         self._cond = threading.Condition()
-        self._running = 0
+        self._running = 0           # actions holding a slot
+        self._outside = 0           # writes from outside the actions holding one (see turn)
+        self._queued = 0            # such writes waiting for one: they go first
         self._epoch = 0             # bumped on every cut; a slot remembers the epoch it started in
         self._local = threading.local()
         self._window_start = clock()
@@ -154,7 +157,7 @@ class WriteLimiter:
     def slot(self) -> Iterator[None]:
         """Hold one of the `limit` write slots for the length of one action."""
         with self._cond:
-            while self._running >= self.limit:
+            while self._running + self._outside >= self.limit or self._queued:
                 self._cond.wait()
             self._running += 1
             self._local.epoch = self._epoch
@@ -165,6 +168,37 @@ class WriteLimiter:
                 self._running -= 1
                 self._local.epoch = None
                 self._completed()
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def turn(self, wait: float = TURN_WAIT) -> Iterator[None]:
+        """A write from outside the actions (the lock's lease renewal, from its own thread) takes a slot too.
+
+        At one writer, a renewal sent beside a create is what a SQLite-backed server refuses: it draws a 503
+        and a traceback, and its retries, sent while the creates go on, draw more.  So it waits for a free
+        slot, ahead of the actions waiting for one, and is not counted as an action.  It waits `wait`
+        seconds at most (an action can spend a minute retrying a busy server; a lease must not wait that
+        long), then goes anyway.  A thread already holding a slot (an action's own writes) goes at once.
+        """
+        if getattr(self._local, "epoch", None) is not None:
+            yield
+            return
+        deadline = self._clock() + wait
+        with self._cond:
+            self._queued += 1
+            try:
+                while self._running + self._outside >= self.limit:
+                    left = deadline - self._clock()
+                    if left <= 0 or not self._cond.wait(left):
+                        break
+            finally:
+                self._queued -= 1
+            self._outside += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._outside -= 1
                 self._cond.notify_all()
 
     def on_busy(self) -> None:

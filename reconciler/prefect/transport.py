@@ -6,17 +6,19 @@ Backoff is exponential with full jitter and bounded in attempts and seconds.
 """
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
 import threading
 import time
-from typing import Callable, Optional, TextIO
+from typing import Callable, ContextManager, Optional, TextIO
 
 import httpx
 
 from ..errors import printable
 
 RETRY_STATUS = {429, 502, 503, 504}
+_READ_POSTS = ("/filter", "/count")   # Prefect's reads sent as POST
 _LOG_LOCK = threading.Lock()   # every client's log lines, whichever stream they go to
 
 
@@ -40,10 +42,19 @@ class RetryTransport(httpx.BaseTransport):
         self.sleep = sleep
         self.busy_budget = busy_budget  # seconds of 503 ("database is locked") retries per request
         self.on_busy: Callable[[], None] = lambda: None  # told of every 503/429: the applier's limiter cuts its writers
+        # every write (not a read sent as POST) waits its turn here, retries included: the applier's limiter while
+        # it runs, so a write from another thread (the lock's lease) is not sent beside the creates
+        self.write_gate: Callable[[], ContextManager[None]] = contextlib.nullcontext
         self.sent = 0                   # requests sent, retries included
         self._count_lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" or request.url.path.rstrip("/").endswith(_READ_POSTS):
+            return self._send(request)
+        with self.write_gate():
+            return self._send(request)
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
         busy_waited = 0.0
         attempt = 0
         while True:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import threading
+import time
 
 import pytest
 
@@ -241,3 +243,51 @@ def test_the_memory_runs_out_after_the_server_last_said_something():
     run_actions(small, clock, 3, lambda width: 1.0)     # too few writes to move the limit: nothing to remember
     limiter_mod.remember("http://server/api", small, clock=clock)
     assert limiter_mod.recall("http://server/api", clock=clock) is None
+
+
+def test_a_write_from_another_thread_waits_for_a_free_slot_ahead_of_the_queued_actions():
+    """The lock's lease renewal, at one writer: never beside a create (SQLite would refuse one of them)."""
+    limiter = WriteLimiter(1)
+    order: list[str] = []
+    action = limiter.slot()
+    action.__enter__()                              # a create in flight
+
+    def renew() -> None:
+        with limiter.turn():
+            order.append("renewal")
+
+    def next_create() -> None:
+        with limiter.slot():
+            order.append("create")
+
+    renewer = threading.Thread(target=renew)
+    renewer.start()
+    while not limiter._queued:                      # the renewal is waiting for the slot
+        time.sleep(0.001)
+    creator = threading.Thread(target=next_create)
+    creator.start()
+    time.sleep(0.05)
+    assert order == []                              # neither goes beside the create in flight
+    action.__exit__(None, None, None)
+    renewer.join(5)
+    creator.join(5)
+    assert order == ["renewal", "create"]           # the renewal first, then the actions
+    assert sum(limiter.done_at.values()) == 2       # and it was not counted as an action
+
+
+def test_a_write_from_another_thread_waits_a_bounded_time_and_an_action_s_own_writes_do_not_wait():
+    limiter = WriteLimiter(1)
+    with limiter.slot():
+        with limiter.turn():                        # the action's own write: it holds the slot already
+            pass
+        started = time.monotonic()
+        went: list[float] = []
+
+        def renew() -> None:
+            with limiter.turn(wait=0.2):
+                went.append(time.monotonic())
+
+        outside = threading.Thread(target=renew)
+        outside.start()
+        outside.join(10)
+        assert went and went[0] - started >= 0.2    # it waited, then went beside the stuck action

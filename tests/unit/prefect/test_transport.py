@@ -6,6 +6,7 @@ visible.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.utils
 import io
@@ -341,3 +342,28 @@ def test_a_dropped_connection_repeats_a_post_only_when_repeating_is_harmless(pat
     except Unreachable:
         pass
     assert len(script.seen) == sent
+
+
+def test_writes_wait_at_the_write_gate_and_reads_do_not():
+    """The applier's limiter gates every write sent through the client, retries included; reads go at once."""
+    script = Script(status(503), ok({"id": "x"}))
+    client, slept = make_client(script)
+    gated: list[str] = []
+
+    @contextlib.contextmanager
+    def gate():
+        gated.append("enter")
+        yield
+        gated.append("exit")
+
+    client.retry.write_gate = gate
+    client.post("deployments/", {"name": "d"})          # refused once, then created: one turn for both
+    assert gated == ["enter", "exit"] and len(script.seen) == 2
+    script.answers = [ok([])]
+    client.get("flows/x")
+    client.post("deployments/filter", {})
+    client.post("flows/count", {})
+    assert gated == ["enter", "exit"]
+    client.patch("block_documents/x", {"data": {}})
+    client.delete("deployments/x")
+    assert gated == ["enter", "exit"] * 3

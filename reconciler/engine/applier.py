@@ -25,8 +25,7 @@ from ..prefect.v2 import V2Adapter
 from . import inventory as inventory_store
 from . import pools as pools_mod
 from .blockdocs import BlockIds
-from . import limiter as limiter_memory
-from .limiter import WriteLimiter
+from .limiter import WriteLimiter, recall, remember
 from .live import Live
 from .plans import Action, Plan
 from .report import FAILED, OK, Report, Result
@@ -42,7 +41,7 @@ class Applier:
         self.live = live
         self.adapter = adapter
         self.parallelism = max(1, parallelism)   # the ceiling: the limiter finds what the server takes
-        self.limiter = WriteLimiter(self.parallelism, start=limiter_memory.recall(client.api_url))
+        self.limiter = WriteLimiter(self.parallelism, start=recall(client.api_url))
         self.on_result = on_result
         self.blocks = BlockIds(client, live)
         self.flow_ids = dict(live.flows)
@@ -77,7 +76,7 @@ class Applier:
                     self._record(report, result)
         finally:
             retry.on_busy, retry.write_gate = told_before, gate_before
-            limiter_memory.remember(self.client.api_url, self.limiter)   # the next apply to this server starts there
+            remember(self.client.api_url, self.limiter)   # the next apply to this server starts there
         for action in plan.deletes:  # deletes last, one at a time (the inventory lets them go after)
             self._record(report, self._guarded(action))
         failed_deletes = {r.identity for r in report.results if r.action == "delete" and r.status == FAILED}

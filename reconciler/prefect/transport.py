@@ -49,7 +49,7 @@ class RetryTransport(httpx.BaseTransport):
         self._count_lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" or request.url.path.rstrip("/").endswith(_READ_POSTS):
+        if _reads_only(request):
             return self._send(request)
         with self.write_gate():
             return self._send(request)
@@ -122,7 +122,10 @@ def _idempotent(request: httpx.Request) -> bool:
     429 and 503 are retried for every request: the server refused it before acting
     (SQLite's "database is locked" rolls the transaction back).
     """
-    if request.method != "POST":
+    if request.method != "POST" or _reads_only(request):
         return True
-    path = request.url.path.rstrip("/")
-    return path.endswith(("/filter", "/deployments", "/flows", "/schedule"))
+    return request.url.path.rstrip("/").endswith(("/deployments", "/flows", "/schedule"))
+
+
+def _reads_only(request: httpx.Request) -> bool:
+    return request.method == "GET" or request.url.path.rstrip("/").endswith(_READ_POSTS)
